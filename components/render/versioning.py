@@ -81,7 +81,7 @@ def shell_function(name: str = "release_tag") -> str:
     semver_ere = semver.replace("(?:", "(")
     return (
         f"{name}() {{\n"
-        '  _v="$1"; _b="$2"; _s=$(printf \'%s\' "$3" | tr \'A-F\' \'a-f\')\n'
+        "  _v=\"$1\"; _b=\"$2\"; _s=$(printf '%s' \"$3\" | tr 'A-F' 'a-f')\n"
         f"  if ! printf '%s\\n' \"$_v\" | grep -Eq '{semver_ere}' "
         '|| [ "$_v" = latest ]; then\n'
         '    echo "not a SemVer version: $_v" >&2; return 1\n'
@@ -96,7 +96,7 @@ def shell_function(name: str = "release_tag") -> str:
         '    echo "not a git commit id: $3" >&2; return 1\n'
         "  fi\n"
         '  case "$_v" in *-*) _sep=".";; *) _sep="-";; esac\n'
-        f"  printf '%s%sbuild.%s-git.%s\\n' \"$_v\" \"$_sep\" \"$_b\" "
+        f'  printf \'%s%sbuild.%s-git.%s\\n\' "$_v" "$_sep" "$_b" '
         f'"$(printf \'%s\' "$_s" | cut -c1-{SHA_LENGTH})"\n'
         "}\n"
     )

@@ -1,1 +1,4 @@
-"""Code that runs in AWS (Lambda handlers, the deploy step). Only stdlib + boto3; each handler module is self-contained so it can be shipped as a one-file Lambda asset."""
+"""Code that runs in AWS (Lambda handlers, the deploy step).
+
+Only stdlib + boto3; each handler module is self-contained so it ships as a one-file asset.
+"""

@@ -1,0 +1,75 @@
+"""Compose the components per stack role (``__main__.py`` only calls :func:`main`).
+
+* ``tooling``: artifact KMS key, ECR repository + initial image, CodeBuild, CodePipeline.
+* ``environment`` (dev / stage / prod): network, ALB, ECS service with its blue/green engine,
+  alarms, deploy role, budget; reads the tooling stack through one ``StackReference``.
+
+Dependencies point one way: an environment stack reads the tooling stack's exports
+(:data:`TOOLING_EXPORTS`); the tooling stack never reads an environment stack and addresses
+environment resources by the deterministic names in :mod:`components.naming`.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components import config as config_mod
+from components import tags as tags_mod
+from components.render import iam, kms
+
+#: What the tooling stack exports for the environment stacks (and nothing more).
+TOOLING_EXPORTS = (
+    "repositoryUrl",
+    "repositoryArn",
+    "imageRef",
+    "pipelineRoleArn",
+    "artifactKeyArn",
+)
+
+
+def stack_tags(cfg: config_mod.StackConfig) -> dict[str, str]:
+    environment = cfg.environment if isinstance(cfg, config_mod.EnvironmentConfig) else "tooling"
+    return tags_mod.standard_tags(
+        application=cfg.app.name,
+        environment=environment,
+        owner=cfg.app.owner,
+        cost_center=cfg.app.cost_center,
+        extra=cfg.app.extra_tags,
+    )
+
+
+def build_tooling(cfg: config_mod.ToolingConfig) -> None:
+    names = cfg.names
+    tags = stack_tags(cfg)
+    key = aws.kms.Key(
+        "artifact-key",
+        description=f"{cfg.app.name}: pipeline artifacts, images and logs",
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=iam.to_json(kms.key_policy(cfg.account_id)),
+        tags=tags,
+    )
+    aws.kms.Alias("artifact-key-alias", name=names.kms_alias("artifacts"), target_key_id=key.key_id)
+    pulumi.export("artifactKeyArn", key.arn)
+
+
+def build_environment(cfg: config_mod.EnvironmentConfig) -> None:
+    tooling_stack = cfg.tooling_stack or (
+        f"{pulumi.get_organization()}/{pulumi.get_project()}/tooling"
+    )
+    tooling = pulumi.StackReference("tooling", stack_name=tooling_stack)
+    pulumi.export("imageRef", tooling.get_output("imageRef"))
+
+
+def main() -> None:
+    """Entry point of the Pulumi program."""
+    try:
+        cfg = config_mod.load_from_pulumi()
+    except config_mod.ConfigError as exc:
+        # RunError: Pulumi prints the message without a traceback; nothing is registered.
+        raise pulumi.RunError("invalid configuration:\n  " + "\n  ".join(exc.problems)) from None
+    if isinstance(cfg, config_mod.ToolingConfig):
+        build_tooling(cfg)
+    else:
+        build_environment(cfg)

@@ -1,0 +1,373 @@
+"""The offline engine: run the real Pulumi program under the mock monitor and record it.
+
+:func:`render` runs a program (by default this project's ``__main__.py``) for one stack with
+its own ``Pulumi.<stack>.yaml``, under :class:`~components.testing.mocks.OfflineMocks`, and
+returns a :class:`Recording` of every registered resource: URN, type, name, parent,
+provider, custom or component, inputs (camelCase wire names, exactly as CrossGuard sees
+them), options (ignore_changes, protect, depends_on, …) and outputs, plus the stack exports.
+
+Each render runs in a fresh :class:`contextvars.Context`, so renders are isolated from each
+other (Pulumi's runtime settings, config and root stack are context variables).
+
+``secure:`` values in a stack file are never decrypted: they become placeholders marked
+secret, and every secret value is recorded as :data:`SECRET`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.sync_await import _sync_await
+
+from components.testing.mocks import OfflineMocks
+from components.testing.queries import RecordedResource, Recording
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SECRET = "[secret]"
+SECRET_PLACEHOLDER = "offline-secret-placeholder"
+
+
+class StackFileError(Exception):
+    """A stack file that cannot be read (missing, not YAML, not a mapping)."""
+
+
+# --------------------------------------------------------------------------------------
+# Stack files
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StackFile:
+    """A parsed ``Pulumi.<stack>.yaml``: flat ``namespace:key`` → value, plus secret keys."""
+
+    config: dict[str, Any]
+    secret_keys: frozenset[str] = field(default_factory=frozenset)
+
+    def runtime_config(self) -> dict[str, str]:
+        """Values as the Pulumi runtime hands them to a program (objects as JSON text)."""
+        out: dict[str, str] = {}
+        for key, value in self.config.items():
+            out[key] = value if isinstance(value, str) else json.dumps(value)
+        return out
+
+
+def _strip_secure(value: Any, path: str, secrets: set[str], top: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            secrets.add(top)
+            return SECRET_PLACEHOLDER
+        return {k: _strip_secure(v, f"{path}.{k}", secrets, top) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secure(v, f"{path}[{i}]", secrets, top) for i, v in enumerate(value)]
+    return value
+
+
+def parse_stack_file(text: str, *, project: str = "dotnet-delivery") -> StackFile:
+    """Parse a stack file's text; keys without a namespace belong to ``project``."""
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise StackFileError("a stack file is a YAML mapping with a 'config' key")
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackFileError("'config' must be a mapping of keys to values")
+    config: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for key, value in raw.items():
+        full = str(key) if ":" in str(key) else f"{project}:{key}"
+        config[full] = _strip_secure(value, full, secrets, full)
+    return StackFile(config=config, secret_keys=frozenset(secrets))
+
+
+def load_stack_file(path: Path, *, project: str = "dotnet-delivery") -> StackFile:
+    if not path.is_file():
+        raise StackFileError(f"{path}: no such stack file")
+    return parse_stack_file(path.read_text(encoding="utf-8"), project=project)
+
+
+# --------------------------------------------------------------------------------------
+# Recording monitor
+# --------------------------------------------------------------------------------------
+def _mask(value: Any) -> Any:
+    """Replace wire-format secrets by :data:`SECRET`; keep everything else."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap wire-format secrets to their values (for mocks' state)."""
+    if rpc.is_rpc_secret(value):
+        return _plain(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also records each registration's request."""
+
+    def __init__(self, mocks: OfflineMocks) -> None:
+        super().__init__(mocks)
+        self.records: list[RecordedResource] = []
+        self._secret_inputs: dict[str, Any] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The real engine leaves the root stack out of a child's type chain.
+        if parent and parent.split("::")[2].split("$")[-1] == "pulumi:pulumi:Stack":
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs_wire = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        state = self.resources.get(response.urn)
+        outputs = dict(state.state) if state is not None else {}
+        secret_outputs = set(request.additionalSecretOutputs)
+        masked_inputs = _mask(inputs_wire)
+        masked_outputs = {
+            k: (SECRET if k in secret_outputs or rpc.is_rpc_secret(v) else _mask(v))
+            for k, v in outputs.items()
+        }
+        # Secret inputs stay secret in the outputs that echo them.
+        for k, v in masked_inputs.items():
+            if v == SECRET and k in masked_outputs:
+                masked_outputs[k] = SECRET
+        timeouts = request.customTimeouts
+        options: dict[str, Any] = {
+            "protect": bool(request.protect),
+            "ignoreChanges": list(request.ignoreChanges),
+            "dependsOn": list(request.dependencies),
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "retainOnDelete": bool(request.retainOnDelete),
+            "replaceOnChanges": list(request.replaceOnChanges),
+            "additionalSecretOutputs": sorted(secret_outputs),
+            "aliases": [str(a) for a in request.aliasURNs],
+            "deletedWith": request.deletedWith or None,
+            "customTimeouts": {
+                k: getattr(timeouts, k)
+                for k in ("create", "update", "delete")
+                if timeouts is not None and getattr(timeouts, k, None)
+            },
+        }
+        self.records.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                provider=request.provider or None,
+                custom=bool(request.custom),
+                id=response.id or None,
+                inputs=masked_inputs,
+                outputs=masked_outputs,
+                options=options,
+            )
+        )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        state = self.resources.get(response.urn)
+        self.records.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                provider=request.provider or None,
+                custom=True,
+                id=request.id or None,
+                inputs=_mask(rpc.deserialize_properties(request.properties)),
+                outputs=_mask(dict(state.state)) if state else {},
+                options={"read": True},
+            )
+        )
+        return response
+
+
+# --------------------------------------------------------------------------------------
+# Running a program
+# --------------------------------------------------------------------------------------
+Program = Callable[[], None]
+
+
+def program_from_file(path: Path) -> Program:
+    """A program that executes ``path`` (a Pulumi ``__main__.py``) as ``__main__``."""
+
+    def run() -> None:
+        root = str(path.parent)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        runpy.run_path(str(path), run_name="__main__")
+
+    return run
+
+
+def _resolve(value: Any) -> Any:
+    """Resolve an export to plain data (secrets masked)."""
+    output = pulumi.Output.from_input(value)
+
+    async def get() -> Any:
+        known = await output.is_known()
+        secret = await output.is_secret()
+        result = await output.future()
+        if not known:
+            return "[unknown]"
+        return SECRET if secret else result
+
+    return get()
+
+
+def run_program(
+    program: Program,
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: frozenset[str] = frozenset(),
+    account_id: str,
+    region: str,
+    stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
+    preview: bool = False,
+) -> Recording:
+    """Run ``program`` under the recording mock monitor in an isolated context."""
+
+    def in_context() -> Recording:
+        mocks = OfflineMocks(account_id=account_id, region=region, stack_outputs=stack_outputs)
+        monitor = RecordingMonitor(mocks)
+        settings.ROOT.set(None)
+        pulumi_mocks.set_mocks(
+            mocks, project=project, stack=stack, preview=preview, monitor=monitor
+        )
+        set_all_config(dict(config), list(secret_keys))
+        exports: dict[str, Any] = {}
+
+        async def body() -> None:
+            program()
+            await pulumi.runtime.stack.wait_for_rpcs()
+            root = settings.get_root_resource()
+            stack_outputs_ = getattr(root, "outputs", {}) or {}
+            for key, value in stack_outputs_.items():
+                exports[key] = await _resolve(value)
+
+        settings.SETTINGS.rpc_manager.clear()
+        settings.SETTINGS.outputs.clear()
+        _sync_await(body())
+        return Recording(
+            project=project,
+            stack=stack,
+            resources=sorted(monitor.records, key=lambda r: r.urn),
+            exports={k: _mask(_plain_export(v)) for k, v in exports.items()},
+            config={k: ("[secret]" if k in secret_keys else v) for k, v in config.items()},
+        )
+
+    return contextvars.Context().run(in_context)
+
+
+def _plain_export(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return json.loads(json.dumps(value, default=str))
+
+
+# --------------------------------------------------------------------------------------
+# This project's stacks
+# --------------------------------------------------------------------------------------
+def stack_file_path(stack: str, project_dir: Path = PROJECT_ROOT) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def _account_and_region(stack_file: StackFile, stack: str) -> tuple[str, str]:
+    """The stack's own account id and region, read leniently (validation happens later)."""
+    cfg = stack_file.config
+    region = str(cfg.get("aws:region") or "us-east-1")
+    accounts = cfg.get("dotnet-delivery:accounts") or {}
+    account = "123456789012"
+    if isinstance(accounts, dict):
+        if cfg.get("dotnet-delivery:role") == "tooling":
+            account = str(accounts.get("tooling") or account)
+        else:
+            env = cfg.get("dotnet-delivery:environment")
+            envs = accounts.get("environments") or {}
+            if isinstance(envs, dict) and env in envs:
+                account = str(envs[env])
+    return account, region
+
+
+_REFERENCE_CACHE: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def stack_reference_outputs(project_dir: Path = PROJECT_ROOT) -> Callable[[str], dict[str, Any]]:
+    """Resolve a ``StackReference`` name (``org/project/stack`` or ``stack``) to the exports
+    of that stack's own offline render (cached per stack-file content)."""
+
+    def resolve(name: str) -> dict[str, Any]:
+        stack = name.rsplit("/", 1)[-1]
+        path = stack_file_path(stack, project_dir)
+        if not path.is_file():
+            return {}
+        key = (str(path), path.read_text(encoding="utf-8"))
+        if key not in _REFERENCE_CACHE:
+            _REFERENCE_CACHE[key] = dict(render(stack, project_dir=project_dir).exports)
+        return _REFERENCE_CACHE[key]
+
+    return resolve
+
+
+def render(
+    stack: str,
+    *,
+    project_dir: Path = PROJECT_ROOT,
+    stack_file: StackFile | None = None,
+    config_path: Path | None = None,
+    program: Program | None = None,
+    project: str = "dotnet-delivery",
+    preview: bool = False,
+) -> Recording:
+    """Render one stack of a Pulumi project offline.
+
+    ``stack_file`` (already parsed) or ``config_path`` replace ``Pulumi.<stack>.yaml``.
+    ``program`` defaults to ``<project_dir>/__main__.py``.
+    """
+    if stack_file is None:
+        stack_file = load_stack_file(config_path or stack_file_path(stack, project_dir))
+    account, region = _account_and_region(stack_file, stack)
+    references = stack_reference_outputs(project_dir)
+    # Referenced stacks render first, outside this render's context.
+    tooling_ref = stack_file.config.get("dotnet-delivery:toolingStack")
+    if stack_file.config.get("dotnet-delivery:role") == "environment":
+        references(str(tooling_ref or "tooling"))
+    return run_program(
+        program or program_from_file(project_dir / "__main__.py"),
+        project=project,
+        stack=stack,
+        config=stack_file.runtime_config(),
+        secret_keys=stack_file.secret_keys,
+        account_id=account,
+        region=region,
+        stack_outputs=references,
+        preview=preview,
+    )

@@ -204,8 +204,7 @@ def for_stack(cfg: Any, siblings: Mapping[str, Any] | None = None) -> list[dict[
     from components import config as config_mod
 
     if isinstance(cfg, config_mod.EnvironmentConfig):
-        tl = deploy_timeline(settings_from_config(cfg))
-        return [_entry(tl)]
+        return [_entry(deploy_timeline(settings_from_config(cfg)))]
     entries: list[dict[str, Any]] = []
     stages = []
     for env in cfg.pipeline.environments:

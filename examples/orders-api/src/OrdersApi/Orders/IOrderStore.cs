@@ -1,0 +1,6 @@
+namespace OrdersApi.Orders;
+
+public interface IOrderStore
+{
+    ValueTask<Order?> FindAsync(long id, CancellationToken cancellationToken);
+}

@@ -11,6 +11,8 @@ environment resources by the deterministic names in :mod:`components.naming`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
@@ -23,6 +25,7 @@ TOOLING_EXPORTS = (
     "repositoryUrl",
     "repositoryArn",
     "imageRef",
+    "platforms",
     "pipelineRoleArn",
     "artifactKeyArn",
 )
@@ -39,6 +42,31 @@ def stack_tags(cfg: config_mod.StackConfig) -> dict[str, str]:
     )
 
 
+# --------------------------------------------------------------------------------------
+# Tooling stack
+# --------------------------------------------------------------------------------------
+@dataclass
+class ToolingContext:
+    """What the tooling stack's parts share."""
+
+    cfg: config_mod.ToolingConfig
+    tags: dict[str, str]
+    artifact_key: aws.kms.Key
+
+
+def _tooling_image(ctx: ToolingContext) -> None:
+    """ECR repository + the initial image (DotnetServiceImage). Exports repositoryUrl,
+    repositoryArn, imageRef, platforms."""
+
+
+def _tooling_build(ctx: ToolingContext) -> None:
+    """The DevSecOpsBuildProject."""
+
+
+def _tooling_pipeline(ctx: ToolingContext) -> None:
+    """The PromotionPipeline. Exports pipelineRoleArn."""
+
+
 def build_tooling(cfg: config_mod.ToolingConfig) -> None:
     names = cfg.names
     tags = stack_tags(cfg)
@@ -52,6 +80,35 @@ def build_tooling(cfg: config_mod.ToolingConfig) -> None:
     )
     aws.kms.Alias("artifact-key-alias", name=names.kms_alias("artifacts"), target_key_id=key.key_id)
     pulumi.export("artifactKeyArn", key.arn)
+    ctx = ToolingContext(cfg=cfg, tags=tags, artifact_key=key)
+    _tooling_image(ctx)
+    _tooling_build(ctx)
+    _tooling_pipeline(ctx)
+
+
+# --------------------------------------------------------------------------------------
+# Environment stacks
+# --------------------------------------------------------------------------------------
+@dataclass
+class EnvironmentContext:
+    """What an environment stack's parts share."""
+
+    cfg: config_mod.EnvironmentConfig
+    tags: dict[str, str]
+    tooling: pulumi.StackReference
+
+
+def _environment_service(ctx: EnvironmentContext) -> None:
+    """Network, ALB, BlueGreenFargateService, alarms. Exports the service outputs."""
+
+
+def _environment_deploy_role(ctx: EnvironmentContext) -> None:
+    """The deploy role trusted only by the tooling pipeline role (none in single-account
+    mode). Exports deployRoleArn."""
+
+
+def _environment_budget(ctx: EnvironmentContext) -> None:
+    """AWS Budgets budget filtered by the cost tags."""
 
 
 def build_environment(cfg: config_mod.EnvironmentConfig) -> None:
@@ -59,7 +116,10 @@ def build_environment(cfg: config_mod.EnvironmentConfig) -> None:
         f"{pulumi.get_organization()}/{pulumi.get_project()}/tooling"
     )
     tooling = pulumi.StackReference("tooling", stack_name=tooling_stack)
-    pulumi.export("imageRef", tooling.get_output("imageRef"))
+    ctx = EnvironmentContext(cfg=cfg, tags=stack_tags(cfg), tooling=tooling)
+    _environment_service(ctx)
+    _environment_deploy_role(ctx)
+    _environment_budget(ctx)
 
 
 def main() -> None:

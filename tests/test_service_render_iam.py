@@ -15,11 +15,12 @@ from components.render.iam import PolicyError, actions_of
 from components.render.iam_service import (
     ecs_infrastructure_role_policy,
     ecs_service_trust_policy,
-    ecs_tasks_trust_policy,
     execution_role_policy,
+    execution_role_trust_policy,
     lifecycle_hook_role_policy,
     secretsmanager_resource,
     task_role_policy,
+    task_role_trust_policy,
 )
 from components.render.task_definition import AdotSidecar, HealthCheck, TaskDefinitionSpec
 
@@ -225,8 +226,8 @@ def test_task_role_writes_traces_when_adot_is_on() -> None:
 # ---- trust policies --------------------------------------------------------------------
 
 
-def test_ecs_tasks_trust_is_limited_to_this_account_and_region() -> None:
-    trust = ecs_tasks_trust_policy(account_id=ACCOUNT, region=REGION)
+def test_task_role_trust_is_limited_to_this_account_and_region() -> None:
+    trust = task_role_trust_policy(account_id=ACCOUNT, region=REGION)
     IAMTrustPolicyDocumentValidator(json.dumps(trust)).validate()
     (only,) = trust["Statement"]
     assert only["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
@@ -234,6 +235,18 @@ def test_ecs_tasks_trust_is_limited_to_this_account_and_region() -> None:
         "StringEquals": {"aws:SourceAccount": ACCOUNT},
         "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"},
     }
+
+
+def test_execution_role_trust() -> None:
+    trust = execution_role_trust_policy()
+    IAMTrustPolicyDocumentValidator(json.dumps(trust)).validate()
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
 
 
 def test_ecs_service_trust() -> None:

@@ -56,9 +56,10 @@ def _require(values: Sequence[str], pattern: re.Pattern[str], key: str, what: st
 # ---- trust policies --------------------------------------------------------------------
 
 
-def ecs_tasks_trust_policy(*, account_id: str, region: str, partition: str = "aws") -> dict:
-    """Trust for the execution and task roles: ECS tasks of this account and region only
-    (``aws:SourceAccount``/``aws:SourceArn`` guard against the confused deputy)."""
+def task_role_trust_policy(*, account_id: str, region: str, partition: str = "aws") -> dict:
+    """Trust for the task role: ECS tasks of this account and region only. The
+    ``aws:SourceAccount``/``aws:SourceArn`` (``arn:...:ecs:<region>:<account>:*``; ECS does not
+    support a specific cluster there) conditions are the ones AWS documents for task roles."""
     return assume_role_policy(
         services=[ECS_TASKS_PRINCIPAL],
         conditions={
@@ -66,6 +67,12 @@ def ecs_tasks_trust_policy(*, account_id: str, region: str, partition: str = "aw
             "ArnLike": {"aws:SourceArn": f"arn:{partition}:ecs:{region}:{account_id}:*"},
         },
     )
+
+
+def execution_role_trust_policy() -> dict:
+    """Trust for the execution role, as AWS documents it (no source conditions: AWS does not
+    document them for the agent's use of this role, and a wrong one stops every task)."""
+    return assume_role_policy(services=[ECS_TASKS_PRINCIPAL])
 
 
 def ecs_service_trust_policy() -> dict:

@@ -108,7 +108,43 @@ def _environment_deploy_role(ctx: EnvironmentContext) -> None:
 
 
 def _environment_budget(ctx: EnvironmentContext) -> None:
-    """AWS Budgets budget filtered by the cost tags."""
+    """A monthly AWS Budgets cost budget for this service in this environment, filtered by
+    the ``Application`` AND ``Environment`` cost-allocation tags, alerting on actual and
+    forecasted spend. (Tags count for Budgets only once they are activated as cost
+    allocation tags in the payer account - see README, "Cost governance".)"""
+    budget = ctx.cfg.budget
+    if budget is None:
+        return
+    subscribers = list(budget.subscriber_emails)
+    aws.budgets.Budget(
+        "budget",
+        name=ctx.cfg.names.budget,
+        budget_type="COST",
+        time_unit="MONTHLY",
+        limit_amount=f"{budget.monthly_limit_usd:.2f}",
+        limit_unit="USD",
+        filter_expression=aws.budgets.BudgetFilterExpressionArgs(
+            ands=[
+                aws.budgets.BudgetFilterExpressionAndArgs(
+                    tags=aws.budgets.BudgetFilterExpressionAndTagsArgs(
+                        key=key, values=[ctx.tags[key]], match_options=["EQUALS"]
+                    )
+                )
+                for key in ("Application", "Environment")
+            ]
+        ),
+        notifications=[
+            aws.budgets.BudgetNotificationArgs(
+                comparison_operator="GREATER_THAN",
+                notification_type=kind,
+                threshold=float(budget.alert_threshold_percent),
+                threshold_type="PERCENTAGE",
+                subscriber_email_addresses=subscribers,
+            )
+            for kind in ("ACTUAL", "FORECASTED")
+        ],
+        tags=ctx.tags,
+    )
 
 
 def build_environment(cfg: config_mod.EnvironmentConfig) -> None:

@@ -464,6 +464,7 @@ def test_adot_sidecar_defaults() -> None:
     assert sidecar["memory"] == 256
     assert sidecar["healthCheck"]["command"] == ["CMD", "/healthcheck"]
     assert sidecar["readonlyRootFilesystem"] is True
+    assert "mountPoints" not in sidecar  # only the app's image seeds the /tmp volume
     assert sidecar["logConfiguration"]["options"]["awslogs-stream-prefix"] == "otel"
     assert app_container["dependsOn"] == [
         {"containerName": ADOT_CONTAINER_NAME, "condition": "START"}

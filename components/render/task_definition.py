@@ -22,6 +22,13 @@ What the rendered task always has
   host path is task-local ephemeral storage), the non-root ``app`` user of the .NET images
   (UID 1654, the images' ``$APP_UID`` since .NET 8), all Linux capabilities dropped, and
   ``initProcessEnabled`` so signals reach the app and zombies are reaped.
+
+  Contract with the image: Fargate creates a bind mount owned by root with mode 0755 unless
+  the image declares ``VOLUME ["/tmp"]`` - then ECS copies the image's ``/tmp`` (contents,
+  owner, mode) into the volume (ECS developer guide, "Use bind mounts"). So the Dockerfile
+  must declare ``VOLUME ["/tmp"]`` with ``/tmp`` writable by UID 1654 (1777 or owned by
+  ``$APP_UID``), or the non-root app cannot write its temp files. Only the app container
+  mounts the volume, so the copy has exactly one source.
 * ``stopTimeout`` for graceful shutdown (Fargate's maximum is 120 s).
 
 The container health check (chiseled images have no shell, curl or wget)
@@ -648,7 +655,6 @@ def _adot_container(spec: TaskDefinitionSpec, adot: AdotSidecar) -> dict[str, An
             "startPeriod": 10,
         },
         "readonlyRootFilesystem": True,
-        "mountPoints": [dict(_TMP_MOUNT)],
         "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
     }
     if adot.config_ssm_parameter is None:

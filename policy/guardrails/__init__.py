@@ -9,7 +9,7 @@ module in it) only builds policy objects; it never starts the policy server, whi
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, Policy
 
 from .build import CODEBUILD_PRIVILEGED_ONLY_FOR_IMAGE_BUILDS, CODEPIPELINE_ARTIFACTS_KMS
 from .deploy import (
@@ -28,7 +28,7 @@ PACK_NAME = "dotnet-delivery-guardrails"
 # Fallback level for a policy that sets none (every policy here sets its own).
 PACK_ENFORCEMENT_LEVEL = EnforcementLevel.ADVISORY
 
-POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+POLICIES: list[Policy] = [
     ECS_IMAGE_DIGEST_PINNED,
     NO_LATEST_IMAGE_TAG,
     ACCOUNT_LOCAL_SECRETS,

@@ -148,7 +148,7 @@ def check_load_balancer(
         if logs is None or not is_true(logs.get("enabled")) or not as_str(logs.get("bucket")):
             yield (
                 f"{subject.label}: access logs are off. Fix: set accessLogs = {{bucket: <log "
-                "bucket>, enabled: true}} (the bucket policy must allow the ELB log delivery "
+                "bucket>, enabled: true} (the bucket policy must allow the ELB log delivery "
                 "service)."
             )
     if settings["requireDropInvalidHeaders"] and not is_true(props.get("dropInvalidHeaderFields")):

@@ -85,9 +85,8 @@ def check_retention(
     raw = props.get("retentionInDays")
     minimum = float(settings["minimumDays"] or 1)
     maximum = settings["maximumDays"]
-    fix = (
-        f"Fix: set retentionInDays to a value AWS accepts (e.g. 30, 90, 365) of at least "
-        f"{_days(minimum)} days."
+    fix = "Fix: set retentionInDays to a value AWS accepts (e.g. 30, 90, 365)" + (
+        f" of at least {_days(minimum)} days." if minimum > 1 else "."
     )
     if raw is None or isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw == 0:
         yield f"{subject.label}: retentionInDays is not set, so logs are kept forever. {fix}"

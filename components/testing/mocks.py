@@ -71,6 +71,18 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abc"]
             return {"names": names, "zoneIds": [f"z{n}" for n in names], "id": self.region}, None
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = str(args.args.get("registryId") or a)
+            return {
+                "authorizationToken": "QVdTOm9mZmxpbmUtdG9rZW4=",  # base64("AWS:offline-token")
+                "expiresAt": "2099-01-01T00:00:00Z",
+                "id": self.region,
+                "password": "offline-token",
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{self.region}.amazonaws.com",
+                "region": self.region,
+                "registryId": registry,
+                "userName": "AWS",
+            }, []  # failures: a list (the mock monitor iterates it; None crashes)
         return {}, None
 
     # ---- resources ----------------------------------------------------------------------

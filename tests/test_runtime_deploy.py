@@ -1174,3 +1174,212 @@ def test_created_after_filter_is_a_utc_datetime() -> None:
             now=lambda: fixed, emit=lambda e: None,
         )  # fmt: skip
     assert seen["createdAt"] == {"after": fixed - dt.timedelta(minutes=15)}
+
+
+# ------------------------------------------------------------------------------------------
+# The deploy role's IAM documents (components/render/iam_deploy.py)
+# ------------------------------------------------------------------------------------------
+
+ENV_ACCOUNT = "222222222222"
+EXEC_ROLE = f"arn:aws:iam::{ENV_ACCOUNT}:role/orders-api-stage-execution"
+TASK_ROLE = f"arn:aws:iam::{ENV_ACCOUNT}:role/orders-api-stage-task"
+MIGRATE_ROLE = f"arn:aws:iam::{ENV_ACCOUNT}:role/orders-api-stage-migrate-task"
+
+
+def _policy(engine: str, **extra: Any) -> dict[str, Any]:
+    from components.render import iam_deploy
+
+    kwargs: dict[str, Any] = {
+        "region": REGION,
+        "account_id": ENV_ACCOUNT,
+        "cluster": "stage",
+        "service": "orders-api",
+        "task_family": FAMILY,
+        "pass_role_arns": [EXEC_ROLE, TASK_ROLE],
+        "engine": engine,
+    }
+    if engine == "codedeploy":
+        kwargs.update(
+            codedeploy_application="orders-api-stage",
+            codedeploy_group="orders-api-stage",
+            codedeploy_configs=["CodeDeployDefault.ECSCanary10Percent5Minutes"],
+        )
+    return iam_deploy.deploy_role_policy(**{**kwargs, **extra})
+
+
+def _by_sid(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in document["Statement"]}
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+@pytest.mark.parametrize("engine", ["ecs", "codedeploy"])
+def test_deploy_role_policy_has_no_star_action_and_star_resource_only_where_aws_has_none(
+    engine: str,
+) -> None:
+    from components.render.iam import actions_of
+
+    document = _policy(
+        engine,
+        migration_family=f"{FAMILY}-migrate",
+        migration_pass_role_arns=[EXEC_ROLE, MIGRATE_ROLE],
+    )
+    for action in actions_of(document):
+        assert action != "*" and not action.endswith(":*") and "*" not in action
+    star = {s["Sid"] for s in document["Statement"] if "*" in _as_list(s["Resource"])}
+    assert star == (
+        {"DescribeTaskDefinitions"}
+        | ({"StopTimedOutDeployments"} if engine == "codedeploy" else set())
+    )
+
+
+def test_ecs_engine_policy_scopes_every_statement_to_the_environment() -> None:
+    statements = _by_sid(_policy("ecs"))
+    arn = f"arn:aws:ecs:{REGION}:{ENV_ACCOUNT}"
+    assert statements["RegisterFamilyRevisions"]["Resource"] == f"{arn}:task-definition/{FAMILY}:*"
+    assert statements["TagFamilyRevisionsOnCreate"]["Condition"] == {
+        "StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}
+    }
+    update = statements["UpdateServiceToFamilyRevisions"]
+    assert update["Resource"] == f"{arn}:service/stage/orders-api"
+    assert update["Condition"] == {
+        "ArnLike": {"ecs:task-definition": f"{arn}:task-definition/{FAMILY}:*"}
+    }
+    assert set(_as_list(statements["WatchServiceDeployments"]["Resource"])) == {
+        f"{arn}:service/stage/orders-api",
+        f"{arn}:service-deployment/stage/orders-api/*",
+        f"{arn}:service-revision/stage/orders-api/*",
+    }
+    passrole = statements["PassTaskRoles"]
+    assert sorted(_as_list(passrole["Resource"])) == sorted([EXEC_ROLE, TASK_ROLE])
+    assert passrole["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    assert not any(a.startswith("codedeploy:") for s in statements.values() for a in s["Action"])
+    assert "RunMigrationTask" not in statements
+
+
+def test_codedeploy_engine_policy_never_updates_the_service_itself() -> None:
+    statements = _by_sid(_policy("codedeploy"))
+    cd = f"arn:aws:codedeploy:{REGION}:{ENV_ACCOUNT}"
+    assert (
+        statements["CodeDeployDeployments"]["Resource"]
+        == f"{cd}:deploymentgroup:orders-api-stage/orders-api-stage"
+    )
+    assert statements["CodeDeployApplication"]["Resource"] == f"{cd}:application:orders-api-stage"
+    assert statements["CodeDeployConfigs"]["Resource"] == (
+        f"{cd}:deploymentconfig:CodeDeployDefault.ECSCanary10Percent5Minutes"
+    )
+    actions = {a for s in statements.values() for a in s["Action"]}
+    assert "ecs:UpdateService" not in actions and "ecs:ListServiceDeployments" not in actions
+
+
+def test_migration_statements_run_only_the_migration_family_in_the_cluster() -> None:
+    statements = _by_sid(
+        _policy(
+            "ecs",
+            migration_family=f"{FAMILY}-migrate",
+            migration_pass_role_arns=[EXEC_ROLE, MIGRATE_ROLE],
+        )
+    )
+    arn = f"arn:aws:ecs:{REGION}:{ENV_ACCOUNT}"
+    run = statements["RunMigrationTask"]
+    assert run["Resource"] == f"{arn}:task-definition/{FAMILY}-migrate:*"
+    assert run["Condition"] == {"ArnEquals": {"ecs:cluster": f"{arn}:cluster/stage"}}
+    assert statements["WatchMigrationTask"]["Resource"] == f"{arn}:task/stage/*"
+    assert sorted(_as_list(statements["PassTaskRoles"]["Resource"])) == sorted(
+        [EXEC_ROLE, TASK_ROLE, MIGRATE_ROLE]
+    )
+
+
+def test_artifact_access_is_optional_and_exact() -> None:
+    key = f"arn:aws:kms:{REGION}:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    statements = _by_sid(
+        _policy(
+            "codedeploy",
+            artifact_bucket_arn="arn:aws:s3:::orders-api-artifacts",
+            artifact_key_arn=key,
+        )
+    )
+    assert statements["ReadPipelineArtifacts"]["Resource"] == "arn:aws:s3:::orders-api-artifacts/*"
+    assert statements["DecryptPipelineArtifacts"]["Resource"] == key
+    assert "ReadPipelineArtifacts" not in _by_sid(_policy("codedeploy"))
+
+
+def test_every_call_the_scripts_make_is_granted() -> None:
+    """Each boto3 client call in deploy.py/migrate.py maps to an action the policy allows."""
+    import re
+
+    from components.render.iam import actions_of
+    from components.runtime import migrate
+
+    granted = set(
+        actions_of(_policy("ecs", migration_family="m", migration_pass_role_arns=[EXEC_ROLE]))
+    )
+    granted |= set(actions_of(_policy("codedeploy")))
+    session = botocore.session.get_session()
+    operations: dict[str, dict[str, str]] = {}
+    for service in ("ecs", "codedeploy"):
+        model = session.get_service_model(service)
+        operations[service] = {botocore.xform_name(name): name for name in model.operation_names}
+    called: set[str] = set()
+    for module in (deploy, migrate):
+        source = Path(str(module.__file__)).read_text()
+        for client, method in re.findall(r"\b(ecs|codedeploy)\.([a-z_]+)\(", source):
+            assert method in operations[client], f"{client}.{method} is not a {client} operation"
+            called.add(f"{client}:{operations[client][method]}")
+    assert {
+        "ecs:RegisterTaskDefinition",
+        "ecs:UpdateService",
+        "codedeploy:CreateDeployment",
+        "ecs:RunTask",
+    } <= called
+    assert called - granted == set()
+
+
+def test_deploy_role_policy_input_errors_name_the_field() -> None:
+    from components.render.iam import PolicyError
+
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({}, "argo", "engine: 'argo' is not one of ['codedeploy', 'ecs']"),
+        ({"task_family": "orders-*"}, "ecs", "task_family: 'orders-*' is not an ECS name"),
+        ({"account_id": "2222"}, "ecs", "account_id: '2222' is not a 12-digit AWS account id"),
+        ({"pass_role_arns": []}, "ecs", "pass_role_arns: at least one IAM role ARN is required"),
+        ({"pass_role_arns": ["arn:aws:iam::222222222222:role/*"]}, "ecs", "is not an IAM role ARN"),
+        (
+            {"pass_role_arns": ["arn:aws:iam::333333333333:role/x"]},
+            "ecs",
+            "is in account 333333333333, not the environment account 222222222222",
+        ),
+        ({"codedeploy_application": None}, "codedeploy", "codedeploy_application: None is not"),
+        (
+            {"codedeploy_configs": []},
+            "codedeploy",
+            "codedeploy_configs: name the deployment configs",
+        ),
+        ({"migration_pass_role_arns": [EXEC_ROLE]}, "ecs", "given without migration_family"),
+    ]
+    for extra, engine, fragment in cases:
+        with pytest.raises(PolicyError) as err:
+            _policy(engine, **extra)
+        assert fragment in str(err.value), (extra, str(err.value))
+
+
+def test_deploy_role_trust_policy_trusts_exactly_the_tooling_roles() -> None:
+    from components.render.iam import PolicyError
+    from components.render.iam_deploy import deploy_role_trust_policy
+
+    pipeline = "arn:aws:iam::111111111111:role/orders-api-pipeline"
+    build = "arn:aws:iam::111111111111:role/orders-api-deploy-build"
+    document = deploy_role_trust_policy([pipeline, build, pipeline])
+    (statement,) = document["Statement"]
+    assert statement == {
+        "Effect": "Allow",
+        "Principal": {"AWS": sorted([build, pipeline])},
+        "Action": "sts:AssumeRole",
+    }
+    for bad in ([], ["111111111111"], ["arn:aws:iam::111111111111:root"], ["*"]):
+        with pytest.raises(PolicyError, match="trusted_role_arns"):
+            deploy_role_trust_policy(bad)

@@ -61,6 +61,12 @@ def _tooling_image(ctx: ToolingContext) -> None:
 
 def _tooling_build(ctx: ToolingContext) -> None:
     """The DevSecOpsBuildProject."""
+    from components import build as build_mod
+
+    build_mod.DevSecOpsBuildProject(
+        "build",
+        build_mod.args_from_config(ctx.cfg, kms_key_arn=ctx.artifact_key.arn, tags=ctx.tags),
+    )
 
 
 def _tooling_pipeline(ctx: ToolingContext) -> None:

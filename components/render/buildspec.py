@@ -955,7 +955,7 @@ def _nuget_gate(settings: BuildSpecSettings) -> str:
     body = (
         'dotnet list "$SOLUTION" package --vulnerable --include-transitive --format json \\\n'
         f'  > "{REPORTS_DIR}/nuget-vulnerable.json"\n'
-        f"python3 - \"{REPORTS_DIR}/nuget-vulnerable.json\" {severities} <<'PY'\n"
+        f"python3 -I -S - \"{REPORTS_DIR}/nuget-vulnerable.json\" {severities} <<'PY'\n"
         f"{NUGET_GATE_PY.rstrip()}\nPY"
     )
     return _strict_when('[ "$RUN_SOURCE_GATES" = 1 ]', body)
@@ -1066,7 +1066,7 @@ def _trivy_gate(settings: BuildSpecSettings) -> str:
                   trivy image --quiet --format cyclonedx \\
                     --output "{WORK_DIR}/sbom-$arch.cdx.json" "$image"
                   echo "Trivy gate for $platform"
-                  python3 - "{REPORTS_DIR}/trivy-$arch.json" "$TRIVY_FAIL_ON" \\
+                  python3 -I -S - "{REPORTS_DIR}/trivy-$arch.json" "$TRIVY_FAIL_ON" \\
                     "$TRIVY_ALLOW_EXCEPTIONS" {exceptions} {ignore} <<'PY'
                 """
             ),
@@ -1138,7 +1138,7 @@ def _manifest() -> str:
                   "${{sources[@]}}"
                 docker buildx imagetools inspect "$ECR_REPOSITORY_URI:$RELEASE_TAG" \\
                   --format '{{{{json .Manifest}}}}' > "{WORK_DIR}/manifest.json"
-                PUSHED_DIGEST="$(python3 -c \\
+                PUSHED_DIGEST="$(python3 -I -S -c \\
                   'import json, sys; print(json.load(open(sys.argv[1]))["digest"])' \\
                   "{WORK_DIR}/manifest.json")"
                 export PUSHED_DIGEST
@@ -1155,7 +1155,8 @@ def _artifacts() -> str:
         [
             'if [ "$WRITE_RELEASE" = 1 ]; then',
             f"RELEASE_DIR={RELEASE_DIR} \\",
-            "  RELEASE_PLATFORMS=\"${MANIFEST_PLATFORMS:-$BUILD_PLATFORMS}\" python3 - <<'PY'",
+            '  RELEASE_PLATFORMS="${MANIFEST_PLATFORMS:-$BUILD_PLATFORMS}" \\',
+            "  python3 -I -S - <<'PY'",
             RELEASE_WRITER_PY.rstrip(),
             "PY",
             'IMAGE_TAG="$RELEASE_TAG"',

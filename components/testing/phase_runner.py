@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.testing.fake_tools import FAKE_TOOLS_DIR
+from components.testing.fake_tools import FAKE_TOOLS_DIR, read_calls, write_control
 
 PHASES = ("install", "pre_build", "build", "post_build")
 ON_FAILURE = ("ABORT", "CONTINUE")
@@ -188,10 +188,10 @@ def run_buildspec(
         work = Path(tmp)
         state_dir = Path(fake_state_dir) if fake_state_dir else work / "fake-state"
         state_dir.mkdir(parents=True, exist_ok=True)
-        calls_log = state_dir / "calls.jsonl"
-        calls_before = _count_lines(calls_log)
-        control_file = work / "control.json"
-        control_file.write_text(json.dumps(control or {}), encoding="utf-8")
+        calls_log = state_dir / "calls.log"
+        calls_before = len(read_calls(str(calls_log)))
+        control_file = work / "control"
+        write_control(str(control_file), control or {})
         bin_dir = work / "bin"
         bin_dir.mkdir()
         (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
@@ -415,23 +415,11 @@ def _read_state(shell: str, state: Path) -> dict[str, str]:
     return out
 
 
-def _count_lines(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with path.open(encoding="utf-8") as handle:
-        return sum(1 for _ in handle)
-
-
 def _read_calls(path: Path, skip: int) -> tuple[ToolCall, ...]:
-    if not path.exists():
-        return ()
-    calls = []
-    with path.open(encoding="utf-8") as handle:
-        for index, line in enumerate(handle):
-            if index >= skip and line.strip():
-                data = json.loads(line)
-                calls.append(ToolCall(data["tool"], tuple(data["argv"]), data["cwd"]))
-    return tuple(calls)
+    return tuple(
+        ToolCall(call["tool"], tuple(call["argv"]), call["cwd"])
+        for call in read_calls(str(path))[skip:]
+    )
 
 
 def _match(base: Path, patterns: Sequence[str]) -> tuple[str, ...]:

@@ -162,6 +162,17 @@ def test_downloads_are_pinned_and_verified_never_piped_to_a_shell() -> None:
     assert TRIVY.arm64.url in joined and TRIVY.amd64.sha256 in joined
 
 
+def test_ignore_unfixed_is_a_setting() -> None:
+    def trivy_gate(settings: BuildSpecSettings) -> str:
+        return next(c for _, c in commands_of(render_buildspec(settings)) if "trivy image" in c)
+
+    assert "--ignore-unfixed" in trivy_gate(VARIANTS["single"])
+    assert '"$TRIVY_ALLOW_EXCEPTIONS" .trivy-exceptions.json 1 <<' in trivy_gate(VARIANTS["single"])
+    off = trivy_gate(VARIANTS["single-everything"])
+    assert "--ignore-unfixed" not in off
+    assert '"$TRIVY_ALLOW_EXCEPTIONS" .trivy-exceptions.json 0 <<' in off
+
+
 def test_sonar_token_only_through_secrets_manager() -> None:
     spec = render_buildspec(VARIANTS["single-everything"])
     assert spec["env"]["secrets-manager"] == {"SONAR_TOKEN": SONAR.token_secret_id + ":token"}

@@ -12,6 +12,7 @@ The full builds run concurrently in one module fixture (each is ~0.5 s of subpro
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.render import versioning
 from components.render.buildspec import (
@@ -475,6 +478,72 @@ def test_rendered_tag_equals_the_python_tag_scheme(
     assert result.status == "SUCCEEDED", result.output
     expected = versioning.image_tag(version, int(build_number), env_commit or commit)
     assert result.environment["RELEASE_TAG"] == expected
+
+
+_PRERELEASE = st.lists(
+    st.from_regex(r"(0|[1-9][0-9]{0,3}|[a-z][a-z0-9-]{0,5})", fullmatch=True),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    numbers=st.tuples(*[st.integers(0, 999)] * 3),
+    prerelease=st.none() | _PRERELEASE,
+    build_number=st.integers(0, versioning.MAX_BUILD_NUMBER),
+    commit=st.from_regex(r"[0-9a-fA-F]{7,40}", fullmatch=True),
+)
+def test_rendered_tag_matches_the_python_scheme_for_any_release(
+    numbers: tuple[int, int, int], prerelease: list[str] | None, build_number: int, commit: str
+) -> None:
+    version = ".".join(map(str, numbers)) + ("-" + ".".join(prerelease) if prerelease else "")
+    spec = render_buildspec(_settings())
+    only_tag = {
+        "version": 0.2,
+        "env": spec["env"],
+        "phases": {"pre_build": {"commands": [spec["phases"]["pre_build"]["commands"][0]]}},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp)
+        (source / "VERSION").write_text(version + "\n")
+        result = run_buildspec(
+            only_tag,
+            source,
+            env={
+                "CODEBUILD_BUILD_NUMBER": str(build_number),
+                "CODEBUILD_RESOLVED_SOURCE_VERSION": commit,
+            },
+        )
+    assert result.status == "SUCCEEDED", result.output
+    assert result.environment["RELEASE_TAG"] == versioning.image_tag(version, build_number, commit)
+
+
+@pytest.mark.parametrize(
+    ("branch", "webhook_ref", "fail_on", "allow"),
+    [
+        ("", "", "HIGH,CRITICAL", "0"),  # unknown branch: strictest, no exceptions
+        ("", "refs/heads/release/2.0", "HIGH,CRITICAL", "1"),
+        ("", "refs/heads/main", "CRITICAL", "0"),
+        ("feature/login", "", "", "0"),
+        ("hotfix/urgent", "", "", "0"),  # not listed: other_branches_fail_on (report only)
+    ],
+)
+def test_branch_policy_selection_in_the_shell(
+    tmp_path: Path, branch: str, webhook_ref: str, fail_on: str, allow: str
+) -> None:
+    spec = render_buildspec(_settings())
+    policy = {
+        "version": 0.2,
+        "env": spec["env"],
+        "phases": {"pre_build": {"commands": [spec["phases"]["pre_build"]["commands"][1]]}},
+    }
+    result = run_buildspec(
+        policy, tmp_path, env={"BRANCH_NAME": branch, "CODEBUILD_WEBHOOK_HEAD_REF": webhook_ref}
+    )
+    assert result.status == "SUCCEEDED", result.output
+    assert result.environment["TRIVY_FAIL_ON"] == fail_on
+    assert result.environment["TRIVY_ALLOW_EXCEPTIONS"] == allow
 
 
 def test_rendered_tag_refuses_what_the_python_scheme_refuses(tmp_path: Path) -> None:

@@ -71,6 +71,10 @@ def _tooling_build(ctx: ToolingContext) -> None:
 
 def _tooling_pipeline(ctx: ToolingContext) -> None:
     """The PromotionPipeline. Exports pipelineRoleArn."""
+    from components import pipeline as pipeline_mod
+
+    promotion = pipeline_mod.from_config(ctx.cfg, artifact_key=ctx.artifact_key, tags=ctx.tags)
+    pulumi.export("pipelineRoleArn", promotion.pipeline_role_arn)
 
 
 def build_tooling(cfg: config_mod.ToolingConfig) -> None:

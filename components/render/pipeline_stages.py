@@ -1,0 +1,676 @@
+"""The promotion pipeline's stage/action layout as plain data (pure; no Pulumi).
+
+:func:`layout` turns the tooling config's ``pipeline.environments`` into the ordered stages::
+
+    Source → BuildAndScan → for each environment, in promotion order:
+        [Approval<Env> if approvalBefore] → [Migrate<Env> if migrate] → Deploy<Env>
+        → [<Test><Env> if testCommand]
+
+The test stage's kind follows the environment's position: the first environment gets a
+``SmokeTest``, the last (of two or more) a ``PostDeployValidation``, the ones between an
+``IntegrationTest``. Adding or dropping an environment in config adds or drops its stages.
+
+Artifacts: ``SourceArtifact`` (source; input of the build and of the test actions, which run
+the repository's test scripts) and ``BuildOutput`` (the build's only output; the input of every
+deploy and migrate action), so one digest (``imageDetail.json``) reaches every environment.
+
+Every action says which role it runs under (:attr:`Action.runs_as`): ``pipeline`` (source,
+approval: the pipeline role itself), ``build`` (the DevSecOps build project's service role) or
+``deployer`` (the deploy/migrate/test project's service role, which alone may assume the
+environment deploy roles). ARNs that only exist at deploy time (connection, topic) are passed
+through opaquely, so the Pulumi component can hand in ``Output`` values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.runtime.approval_notifier import render_custom_data
+
+SOURCE_ARTIFACT = "SourceArtifact"
+BUILD_OUTPUT = "BuildOutput"
+SOURCE_ACTION = "Source"
+SOURCE_NAMESPACE = "SourceVariables"
+BUILD_NAMESPACE = "BuildVariables"
+
+RUNS_AS_PIPELINE = "pipeline"
+RUNS_AS_BUILD = "build"
+RUNS_AS_DEPLOYER = "deployer"
+
+TEST_KINDS = ("SmokeTest", "IntegrationTest", "PostDeployValidation")
+
+
+@dataclass(frozen=True)
+class EnvironmentStep:
+    """One environment's promotion step (from ``pipeline.environments[]``)."""
+
+    name: str
+    account_id: str
+    test_command: str | None = None
+    migrate: bool = False
+    approval_before: bool = False
+    deploy_role_arn: str | None = None
+    """The environment's deploy role (``None`` in single-account mode: nothing is assumed)."""
+    cluster: str = ""
+    ecs_service: str = ""
+    task_family: str = ""
+    container: str = ""
+    codedeploy_application: str = ""
+    codedeploy_group: str = ""
+    migration_family: str = ""
+    alb: str = ""
+
+
+@dataclass(frozen=True)
+class LayoutInput:
+    service: str
+    region: str
+    repository: str
+    branch: str
+    full_clone: bool
+    connection_arn: Any
+    build_project: str
+    build_batch: bool
+    deploy_project: str
+    migrate_project: str
+    test_project: str
+    environments: Sequence[EnvironmentStep]
+    approval_topic_arn: Any = None
+    approval_timeout_minutes: int = 1440
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    category: str
+    provider: str
+    runs_as: str
+    configuration: dict[str, Any]
+    input_artifacts: tuple[str, ...] = ()
+    output_artifacts: tuple[str, ...] = ()
+    namespace: str | None = None
+    run_order: int = 1
+    owner: str = "AWS"
+    version: str = "1"
+    timeout_in_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    actions: tuple[Action, ...] = field(default_factory=tuple)
+
+
+def stage_suffix(environment: str) -> str:
+    """``prod`` → ``Prod`` (stage names are ``Deploy<Env>`` …)."""
+    return environment[:1].upper() + environment[1:]
+
+
+def test_kind(index: int, count: int) -> str:
+    """SmokeTest for the first environment, PostDeployValidation for the last of two or more,
+    IntegrationTest between."""
+    if index == 0:
+        return TEST_KINDS[0]
+    if index == count - 1:
+        return TEST_KINDS[2]
+    return TEST_KINDS[1]
+
+
+def _env_vars(values: dict[str, str]) -> str:
+    return json.dumps(
+        [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in values.items()],
+        separators=(",", ":"),
+    )
+
+
+def _target_vars(env: EnvironmentStep) -> dict[str, str]:
+    return {
+        "TARGET_ENV": env.name,
+        "DEPLOY_ROLE_ARN": env.deploy_role_arn or "",
+        "CLUSTER": env.cluster,
+        "ECS_SERVICE": env.ecs_service,
+    }
+
+
+def layout(spec: LayoutInput) -> list[Stage]:
+    """The ordered stages. Raises ``ValueError`` naming the field on bad input."""
+    if not spec.environments:
+        raise ValueError("pipeline.environments: empty; name at least one environment")
+    names = [e.name for e in spec.environments]
+    if len(set(names)) != len(names):
+        raise ValueError(f"pipeline.environments: {names} repeats an environment")
+    if any(e.approval_before for e in spec.environments) and spec.approval_topic_arn is None:
+        raise ValueError("approval_topic_arn: required when an environment has approvalBefore")
+
+    stages: list[Stage] = [
+        Stage(
+            "Source",
+            (
+                Action(
+                    name=SOURCE_ACTION,
+                    category="Source",
+                    provider="CodeStarSourceConnection",
+                    runs_as=RUNS_AS_PIPELINE,
+                    configuration={
+                        "ConnectionArn": spec.connection_arn,
+                        "FullRepositoryId": spec.repository,
+                        "BranchName": spec.branch,
+                        "OutputArtifactFormat": (
+                            "CODEBUILD_CLONE_REF" if spec.full_clone else "CODE_ZIP"
+                        ),
+                    },
+                    output_artifacts=(SOURCE_ARTIFACT,),
+                    namespace=SOURCE_NAMESPACE,
+                ),
+            ),
+        ),
+    ]
+    build_config: dict[str, Any] = {
+        "ProjectName": spec.build_project,
+        "PrimarySource": SOURCE_ARTIFACT,
+        "EnvironmentVariables": _env_vars(
+            {"PIPELINE_EXECUTION_ID": "#{codepipeline.PipelineExecutionId}"}
+        ),
+    }
+    if spec.build_batch:
+        # The build project runs a batch (native per-platform builds + join); the join's
+        # artifacts are combined into the one output artifact.
+        build_config["BatchEnabled"] = "true"
+        build_config["CombineArtifacts"] = "true"
+    stages.append(
+        Stage(
+            "BuildAndScan",
+            (
+                Action(
+                    name="BuildAndScan",
+                    category="Build",
+                    provider="CodeBuild",
+                    runs_as=RUNS_AS_BUILD,
+                    configuration=build_config,
+                    input_artifacts=(SOURCE_ARTIFACT,),
+                    output_artifacts=(BUILD_OUTPUT,),
+                    namespace=BUILD_NAMESPACE,
+                ),
+            ),
+        )
+    )
+
+    count = len(spec.environments)
+    for index, env in enumerate(spec.environments):
+        suffix = stage_suffix(env.name)
+        if env.approval_before:
+            custom = render_custom_data(
+                service=spec.service,
+                version=f"#{{{BUILD_NAMESPACE}.IMAGE_TAG}}",
+                commit=f"#{{{SOURCE_NAMESPACE}.CommitId}}",
+                digest=f"#{{{BUILD_NAMESPACE}.IMAGE_DIGEST}}",
+                environment=env.name,
+                tests=(
+                    f"{spec.environments[index - 1].name}: see the previous test stage"
+                    if index
+                    else ""
+                ),
+            )
+            stages.append(
+                Stage(
+                    f"Approval{suffix}",
+                    (
+                        Action(
+                            name=f"Approve{suffix}",
+                            category="Approval",
+                            provider="Manual",
+                            runs_as=RUNS_AS_PIPELINE,
+                            configuration={
+                                "NotificationArn": spec.approval_topic_arn,
+                                "CustomData": custom,
+                            },
+                            timeout_in_minutes=spec.approval_timeout_minutes,
+                        ),
+                    ),
+                )
+            )
+        if env.migrate:
+            stages.append(
+                Stage(
+                    f"Migrate{suffix}",
+                    (
+                        Action(
+                            name=f"Migrate{suffix}",
+                            category="Build",
+                            provider="CodeBuild",
+                            runs_as=RUNS_AS_DEPLOYER,
+                            configuration={
+                                "ProjectName": spec.migrate_project,
+                                "PrimarySource": BUILD_OUTPUT,
+                                "EnvironmentVariables": _env_vars(
+                                    {
+                                        **_target_vars(env),
+                                        "MIGRATION_FAMILY": env.migration_family,
+                                    }
+                                ),
+                            },
+                            input_artifacts=(BUILD_OUTPUT,),
+                        ),
+                    ),
+                )
+            )
+        stages.append(
+            Stage(
+                f"Deploy{suffix}",
+                (
+                    Action(
+                        name=f"Deploy{suffix}",
+                        category="Build",
+                        provider="CodeBuild",
+                        runs_as=RUNS_AS_DEPLOYER,
+                        configuration={
+                            "ProjectName": spec.deploy_project,
+                            "PrimarySource": BUILD_OUTPUT,
+                            "EnvironmentVariables": _env_vars(
+                                {
+                                    **_target_vars(env),
+                                    "TASK_FAMILY": env.task_family,
+                                    "CONTAINER": env.container,
+                                    "CODEDEPLOY_APP": env.codedeploy_application,
+                                    "CODEDEPLOY_GROUP": env.codedeploy_group,
+                                }
+                            ),
+                        },
+                        input_artifacts=(BUILD_OUTPUT,),
+                    ),
+                ),
+            )
+        )
+        if env.test_command:
+            kind = test_kind(index, count)
+            stages.append(
+                Stage(
+                    f"{kind}{suffix}",
+                    (
+                        Action(
+                            name=f"{kind}{suffix}",
+                            category="Test",
+                            provider="CodeBuild",
+                            runs_as=RUNS_AS_DEPLOYER,
+                            configuration={
+                                "ProjectName": spec.test_project,
+                                "PrimarySource": SOURCE_ARTIFACT,
+                                "EnvironmentVariables": _env_vars(
+                                    {
+                                        **_target_vars(env),
+                                        "ALB_NAME": env.alb,
+                                        "TEST_KIND": kind,
+                                        "TEST_COMMAND": env.test_command,
+                                    }
+                                ),
+                            },
+                            input_artifacts=(SOURCE_ARTIFACT,),
+                        ),
+                    ),
+                )
+            )
+    return stages
+
+
+def artifacts_produced(stages: Sequence[Stage]) -> list[str]:
+    return [a for s in stages for action in s.actions for a in action.output_artifacts]
+
+
+def actions(stages: Sequence[Stage]) -> list[Action]:
+    return [action for s in stages for action in s.actions]
+
+
+# --------------------------------------------------------------------------------------
+# Inline buildspecs of the deploy / migrate / test projects
+# --------------------------------------------------------------------------------------
+#: Run one command as the environment deploy role (in a subshell, so the credentials never
+#: leak into the next command); without DEPLOY_ROLE_ARN (single-account mode) run it as is.
+AS_DEPLOY_ROLE = r"""as_deploy_role() {
+  if [ -z "${DEPLOY_ROLE_ARN}" ]; then "$@"; return; fi
+  (
+    set -- "$@"
+    creds="$(aws sts assume-role --role-arn "${DEPLOY_ROLE_ARN}" \
+      --role-session-name "pipeline-${TARGET_ENV}" \
+      --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text)"
+    read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<EOF
+${creds}
+EOF
+    export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+    "$@"
+  )
+}"""
+
+ROLE_ARG = '${DEPLOY_ROLE_ARN:+--role-arn "$DEPLOY_ROLE_ARN"}'
+
+
+def _buildspec(commands: Sequence[str], *, reports: dict[str, Any] | None = None) -> str:
+    spec: dict[str, Any] = {
+        "version": 0.2,
+        "env": {"shell": "bash"},
+        "phases": {"build": {"commands": [AS_DEPLOY_ROLE, "set -euo pipefail", *commands]}},
+    }
+    if reports:
+        spec["reports"] = reports
+    # JSON is YAML: CodeBuild parses it as the inline buildspec.
+    return json.dumps(spec, indent=2)
+
+
+def deploy_buildspec(*, bucket: str, script_key: str) -> str:
+    """Detect the engine from the service's deployment controller, then run deploy.py."""
+    return _buildspec(
+        [
+            f'aws s3 cp "s3://{bucket}/{script_key}" /tmp/deploy.py',
+            'DETAIL="$(find . -name imageDetail.json -print | sort | head -n 1)"',
+            'test -n "$DETAIL" || { echo "no imageDetail.json in BuildOutput" >&2; exit 2; }',
+            'CONTROLLER="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
+            '--services "$ECS_SERVICE" --query "services[0].deploymentController.type" '
+            '--output text)"',
+            'if [ "$CONTROLLER" = "CODE_DEPLOY" ]; then '
+            'ENGINE_ARGS="--engine codedeploy --mode create-deployment '
+            '--codedeploy-app $CODEDEPLOY_APP --codedeploy-group $CODEDEPLOY_GROUP"; '
+            'else ENGINE_ARGS="--engine ecs"; fi',
+            'python3 /tmp/deploy.py $ENGINE_ARGS --family "$TASK_FAMILY" '
+            '--cluster "$CLUSTER" --service "$ECS_SERVICE" --container "$CONTAINER" '
+            f'--image-detail-file "$DETAIL" --region "$AWS_REGION" {ROLE_ARG}',
+        ]
+    )
+
+
+def migrate_buildspec(*, bucket: str, script_key: str) -> str:
+    """Run migrate.py in the subnets / security groups the service itself runs in."""
+    net_query = "services[0].networkConfiguration.awsvpcConfiguration"
+    return _buildspec(
+        [
+            f'aws s3 cp "s3://{bucket}/{script_key}" /tmp/migrate.py',
+            f'SUBNETS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
+            f'--services "$ECS_SERVICE" --query "join(\',\', {net_query}.subnets)" '
+            '--output text)"',
+            f'SGS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
+            f'--services "$ECS_SERVICE" --query "join(\',\', {net_query}.securityGroups)" '
+            '--output text)"',
+            'python3 /tmp/migrate.py --cluster "$CLUSTER" --task-definition "$MIGRATION_FAMILY" '
+            '--subnets "$SUBNETS" --security-groups "$SGS" --container migrate '
+            f'--region "$AWS_REGION" {ROLE_ARG}',
+        ]
+    )
+
+
+TEST_REPORTS_DIR = "reports"
+
+
+def test_buildspec(*, report_group_arn: str) -> str:
+    """Resolve the environment's endpoint (its ALB) and run the configured test command;
+    JUnit XML written under ``reports/`` lands in the report group."""
+    return _buildspec(
+        [
+            f"mkdir -p {TEST_REPORTS_DIR}",
+            'DNS="$(as_deploy_role aws elbv2 describe-load-balancers --names "$ALB_NAME" '
+            '--query "LoadBalancers[0].DNSName" --output text)"',
+            'export BASE_URL="https://${DNS}"',
+            'echo "${TEST_KIND} ${TARGET_ENV}: ${BASE_URL}"',
+            'bash -c "$TEST_COMMAND"',
+        ],
+        reports={
+            report_group_arn: {
+                "files": ["**/*.xml"],
+                "base-directory": TEST_REPORTS_DIR,
+                "file-format": "JUNITXML",
+            }
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------
+# IAM documents (pure)
+# --------------------------------------------------------------------------------------
+def _iam() -> Any:
+    from components.render import iam
+
+    return iam
+
+
+def codebuild_project_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:codebuild:{region}:{account_id}:project/{name}"
+
+
+def pipeline_role_policy(
+    *,
+    region: str,
+    account_id: str,
+    build_project: str,
+    build_batch: bool,
+    deployer_projects: Sequence[str],
+    connection_arn: str,
+    bucket_arn: str,
+    key_arn: str,
+    topic_arn: str | None,
+) -> dict[str, Any]:
+    """The pipeline role: start/watch its CodeBuild projects, use the one connection, the
+    artifact bucket and key, publish approval requests. Nothing else."""
+    iam = _iam()
+    projects = [
+        codebuild_project_arn(region, account_id, p) for p in (build_project, *deployer_projects)
+    ]
+    build_actions = ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"]
+    if build_batch:
+        build_actions += ["codebuild:StartBuildBatch", "codebuild:BatchGetBuildBatches"]
+    statements = [
+        iam.Statement("CodeBuild", build_actions, projects),
+        iam.Statement("Connection", ["codestar-connections:UseConnection"], [connection_arn]),
+        iam.Statement(
+            "ArtifactObjects",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
+            [f"{bucket_arn}/*"],
+        ),
+        iam.Statement(
+            "ArtifactBucket", ["s3:GetBucketLocation", "s3:GetBucketVersioning"], [bucket_arn]
+        ),
+        iam.Statement(
+            "ArtifactKey",
+            ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+            [key_arn],
+        ),
+    ]
+    if topic_arn:
+        statements.append(iam.Statement("Approval", ["sns:Publish"], [topic_arn]))
+    return dict(iam.policy_document(statements))
+
+
+def deployer_role_policy(
+    *,
+    region: str,
+    account_id: str,
+    service: str,
+    projects: Sequence[str],
+    connection_arn: str,
+    bucket_arn: str,
+    key_arn: str,
+    report_group_arn: str,
+    deploy_role_arns: Sequence[str],
+    direct: Sequence[EnvironmentStep] = (),
+) -> dict[str, Any]:
+    """The deploy/migrate/test projects' service role.
+
+    Multi-account: it may ``sts:AssumeRole`` exactly the environment deploy roles and nothing
+    in the environments. Single-account (``direct`` = the environments, no deploy roles): it
+    gets the deploy permissions itself, scoped by the deterministic names, and assumes nothing.
+    """
+    iam = _iam()
+    log_groups = [
+        f"arn:aws:logs:{region}:{account_id}:log-group:/aws/codebuild/{p}:*" for p in projects
+    ]
+    statements = [
+        iam.Statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_groups),
+        iam.Statement(
+            "Reports",
+            [
+                "codebuild:BatchPutCodeCoverages",
+                "codebuild:BatchPutTestCases",
+                "codebuild:CreateReport",
+                "codebuild:UpdateReport",
+            ],
+            [report_group_arn],
+        ),
+        iam.Statement(
+            "ArtifactsRead",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            [f"{bucket_arn}/*"],
+        ),
+        iam.Statement("ArtifactBucket", ["s3:GetBucketLocation"], [bucket_arn]),
+        iam.Statement("ArtifactKey", ["kms:Decrypt", "kms:DescribeKey"], [key_arn]),
+        # CODEBUILD_CLONE_REF source for the test actions (the scripts live in the repo).
+        iam.Statement("Connection", ["codestar-connections:UseConnection"], [connection_arn]),
+    ]
+    if deploy_role_arns:
+        statements.append(
+            iam.Statement("AssumeDeployRoles", ["sts:AssumeRole"], sorted(deploy_role_arns))
+        )
+    if direct:
+        statements.extend(_direct_deploy_statements(region, account_id, service, direct))
+    return dict(iam.policy_document(statements))
+
+
+def _direct_deploy_statements(
+    region: str, account_id: str, service: str, envs: Sequence[EnvironmentStep]
+) -> list[Any]:
+    """Single-account mode: what deploy.py / migrate.py / the tests call, by name."""
+    from components import naming
+
+    iam = _iam()
+    pre = f"arn:aws:ecs:{region}:{account_id}"
+    services = [f"{pre}:service/{e.cluster}/{e.ecs_service}" for e in envs]
+    task_defs = [f"{pre}:task-definition/{e.task_family}:*" for e in envs]
+    migrate_defs = [f"{pre}:task-definition/{e.migration_family}:*" for e in envs if e.migrate]
+    clusters = [f"{pre}:cluster/{e.cluster}" for e in envs]
+    roles = [
+        naming.role_arn(r, account_id=account_id)
+        for e in envs
+        for r in (
+            naming.Names(service, e.name).execution_role,
+            naming.Names(service, e.name).task_role,
+        )
+    ]
+    cd = f"arn:aws:codedeploy:{region}:{account_id}"
+    statements = [
+        iam.Statement(
+            "EcsService",
+            ["ecs:DescribeServices", "ecs:UpdateService"],
+            services,
+        ),
+        iam.Statement(
+            "EcsServiceDeployments",
+            ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments"],
+            [*services, *[f"{pre}:service-deployment/{e.cluster}/{e.ecs_service}/*" for e in envs]],
+        ),
+        iam.Statement(
+            "TaskDefinitionsRead",
+            ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
+            ["*"],
+            star_resource_reason=(
+                "ecs:DescribeTaskDefinition/RegisterTaskDefinition have no resource-level "
+                "permissions"
+            ),
+        ),
+        iam.Statement(
+            "TagNewRevisions",
+            ["ecs:TagResource"],
+            task_defs,
+            conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+        ),
+        iam.Statement(
+            "PassTaskRoles",
+            ["iam:PassRole"],
+            roles,
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+        iam.Statement(
+            "CodeDeploy",
+            [
+                "codedeploy:CreateDeployment",
+                "codedeploy:GetDeployment",
+                "codedeploy:GetDeploymentConfig",
+                "codedeploy:GetApplicationRevision",
+                "codedeploy:RegisterApplicationRevision",
+                "codedeploy:StopDeployment",
+            ],
+            [
+                *[f"{cd}:application:{e.codedeploy_application}" for e in envs],
+                *[
+                    f"{cd}:deploymentgroup:{e.codedeploy_application}/{e.codedeploy_group}"
+                    for e in envs
+                ],
+                f"{cd}:deploymentconfig:*",
+            ],
+        ),
+        iam.Statement(
+            "DescribeLoadBalancers",
+            ["elasticloadbalancing:DescribeLoadBalancers"],
+            ["*"],
+            star_resource_reason="DescribeLoadBalancers has no resource-level permissions",
+        ),
+    ]
+    if migrate_defs:
+        statements += [
+            iam.Statement(
+                "RunMigration",
+                ["ecs:RunTask"],
+                migrate_defs,
+                conditions={"ArnEquals": {"ecs:cluster": clusters}},
+            ),
+            iam.Statement(
+                "WatchMigration",
+                ["ecs:DescribeTasks", "ecs:StopTask"],
+                [f"{pre}:task/{e.cluster}/*" for e in envs if e.migrate],
+            ),
+        ]
+    return statements
+
+
+def bucket_policy(*, bucket_arn: str, reader_role_arns: Sequence[str]) -> dict[str, Any]:
+    """TLS only; objects readable only by the pipeline, build and deployer roles."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "DenyReadsByOthers",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"{bucket_arn}/*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(reader_role_arns)}},
+            },
+            {
+                "Sid": "AllowPipelineRoles",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(reader_role_arns)},
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Resource": f"{bucket_arn}/*",
+            },
+        ],
+    }
+
+
+def notifier_role_policy(
+    *, log_group_arn: str, secret_arn: str, key_arn: str | None = None
+) -> dict[str, Any]:
+    iam = _iam()
+    statements = [
+        iam.Statement(
+            "Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
+        ),
+        iam.Statement("WebhookSecret", ["secretsmanager:GetSecretValue"], [secret_arn]),
+    ]
+    if key_arn:
+        statements.append(iam.Statement("SecretKey", ["kms:Decrypt"], [key_arn]))
+    return dict(iam.policy_document(statements))

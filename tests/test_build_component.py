@@ -81,6 +81,15 @@ def _policy(rec: Recording, name: str) -> dict[str, Any]:
     return doc
 
 
+_SONAR_AND_VPC = {
+    "sonar": {
+        "hostUrl": "https://sonarcloud.io",
+        "projectKey": "example-org_orders-api",
+        "tokenSecretArn": SONAR_ARN,
+    },
+    "vpcId": "vpc-0abc12345",
+    "subnetIds": ["subnet-0abc1234"],
+}
 _CHANGED_BUILD = {"timeoutMinutes": 45, "concurrentBuildLimit": 4, "logRetentionDays": 90}
 
 
@@ -259,15 +268,7 @@ def test_role_trusts_codebuild_of_this_account_only() -> None:
 
 # --- secrets ----------------------------------------------------------------------------
 def test_sonar_token_only_by_reference() -> None:
-    rec = variant(
-        build={
-            "sonar": {
-                "hostUrl": "https://sonarcloud.io",
-                "projectKey": "example-org_orders-api",
-                "tokenSecretArn": SONAR_ARN,
-            }
-        }
-    )
+    rec = variant(build=_SONAR_AND_VPC)
     project = _project(rec)
     variables = {v["name"]: v for v in project.inputs["environment"]["environmentVariables"]}
     assert variables["SONAR_TOKEN"] == {
@@ -291,7 +292,7 @@ def test_branch_reaches_the_trivy_policy_as_plain_variable() -> None:
 
 # --- VPC --------------------------------------------------------------------------------
 def test_optional_vpc_config_with_https_only_group_and_scoped_eni_permissions() -> None:
-    rec = variant(build={"vpcId": "vpc-0abc12345", "subnetIds": ["subnet-0abc1234"]})
+    rec = variant(build=_SONAR_AND_VPC)
     project = _project(rec)
     [group] = _ours(rec, "aws:ec2/securityGroup:SecurityGroup")
     vpc = project.inputs["vpcConfig"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import keyword
 import subprocess
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def takes_tags(token: str) -> bool:
     package, module, typ = split_type(token)
     if package != "aws":
         return False
-    cls = getattr(importlib.import_module(f"pulumi_aws.{module}"), typ)
+    # Python keywords get a trailing underscore in the SDK (``lambda`` → ``lambda_``).
+    python_module = f"{module}_" if keyword.iskeyword(module) else module
+    cls = getattr(importlib.import_module(f"pulumi_aws.{python_module}"), typ)
     return "tags" in inspect.signature(cls._internal_init).parameters
 
 

@@ -1,0 +1,1309 @@
+"""``BlueGreenFargateService``: an ASP.NET Core service on ECS Fargate behind an ALB, deployed
+blue/green by CodeDeploy (``engine="codedeploy"``) or by ECS itself (``engine="ecs"``).
+
+Built from raw ``aws.*`` resources (awsx only for the VPC), every child parented to the
+component and tagged. Everything physical is named by :class:`components.naming.Names`;
+documents and specs come from the pure renderers under :mod:`components.render`.
+
+The IaC/deployer boundary (DESIGN.md §4)
+    After the first release the deployer owns which task-definition revision runs and where
+    traffic points; Pulumi owns everything else. Exactly these ``ignore_changes`` exist, and
+    no others (:data:`SERVICE_IGNORE_CHANGES`, :data:`LISTENER_IGNORE_CHANGES`,
+    :data:`RULE_IGNORE_CHANGES`):
+
+    * the ECS service: ``taskDefinition``, ``loadBalancers`` and ``desiredCount``
+      (autoscaling owns the count);
+    * the production (443) and test (8443) listeners: ``defaultActions``;
+    * the ECS engine's production and test listener rules: ``actions``.
+
+    The HTTP (80) listener only redirects to 443; no deployer touches it, so Pulumi keeps
+    full ownership of it (drift there is a real change worth seeing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_awsx as awsx
+
+from components import config as config_mod
+from components import naming
+from components.render import alarms as alarms_r
+from components.render import deployment as deploy_r
+from components.render import iam, iam_hooks, iam_service, kms
+from components.render import task_definition as td
+from components.runtime import smoke_hook
+
+TYPE_TOKEN = "dotnet-delivery:index:BlueGreenFargateService"
+
+#: The only ``ignore_changes`` in the component (engine wire names, as Pulumi expects them).
+SERVICE_IGNORE_CHANGES = ["taskDefinition", "loadBalancers", "desiredCount"]
+LISTENER_IGNORE_CHANGES = ["defaultActions"]
+RULE_IGNORE_CHANGES = ["actions"]
+
+CONTAINER_PORT = td.CONTAINER_PORT
+HTTPS_PORT = 443
+TEST_PORT = 8443
+HEALTH_CHECK_GRACE_SECONDS = 60
+SMOKE_HOOK_SOURCE = Path(smoke_hook.__file__)
+ELB_LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
+COLORS = ("blue", "green")
+
+_PREDEFINED_BY_SHAPE = {
+    (kind, pct, minutes): name
+    for name, (kind, pct, minutes) in deploy_r.PREDEFINED_ECS_CONFIGS.items()
+}
+_DIGEST_PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+# --------------------------------------------------------------------------------------
+# Props
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class BlueGreenFargateServiceArgs:
+    """Typed props of :class:`BlueGreenFargateService` (build with :meth:`from_config`)."""
+
+    names: naming.Names
+    account_id: str
+    region: str
+    production: bool
+    image: pulumi.Input[str]
+    """The application image by digest (``repo@sha256:…``): the tooling stack's imageRef."""
+    service: config_mod.ServiceConfig
+    network: config_mod.NetworkConfig
+    load_balancer: config_mod.LoadBalancerConfig
+    deployment: config_mod.DeploymentConfig
+    alarms: config_mod.AlarmsConfig
+    tags: Mapping[str, str] = field(default_factory=dict)
+    repository_arn: pulumi.Input[str] | None = None
+    """The ECR repository the execution role may pull from (default: from the image)."""
+
+    @property
+    def engine(self) -> Literal["codedeploy", "ecs"]:
+        return self.deployment.engine
+
+    @property
+    def environment(self) -> str:
+        return self.names.environment
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: config_mod.EnvironmentConfig,
+        *,
+        image: pulumi.Input[str],
+        tags: Mapping[str, str],
+        repository_arn: pulumi.Input[str] | None = None,
+    ) -> BlueGreenFargateServiceArgs:
+        return cls(
+            names=cfg.names,
+            account_id=cfg.account_id,
+            region=cfg.region,
+            production=cfg.is_production,
+            image=image,
+            service=cfg.service,
+            network=cfg.network,
+            load_balancer=cfg.load_balancer,
+            deployment=cfg.deployment,
+            alarms=cfg.alarms,
+            tags=dict(tags),
+            repository_arn=repository_arn,
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Pure helpers (tested directly)
+# --------------------------------------------------------------------------------------
+_ASPNETCORE_BY_ENV = {"dev": "Development", "stage": "Staging", "prod": "Production"}
+
+
+def aspnetcore_environment(args: BlueGreenFargateServiceArgs) -> str:
+    if args.service.aspnetcore_environment:
+        return args.service.aspnetcore_environment
+    if args.production:
+        return "Production"
+    return _ASPNETCORE_BY_ENV.get(args.environment, "Development")
+
+
+def task_spec(args: BlueGreenFargateServiceArgs, image: str) -> td.TaskDefinitionSpec:
+    """The task-definition spec for ``image`` (validated by the renderer)."""
+    svc = args.service
+    health = (
+        td.HealthCheck(command=tuple(svc.health_check_command))
+        if svc.health_check_command
+        else None
+    )
+    adot = None
+    if svc.adot.enabled:
+        if _DIGEST_PINNED.search(svc.adot.image):
+            adot = td.AdotSidecar(image=svc.adot.image)
+        else:
+            pulumi.log.warn(
+                f"dotnet-delivery:service.adot.image: {svc.adot.image!r} is not pinned by "
+                "digest (…@sha256:<64 hex>); the ADOT sidecar is left out until it is"
+            )
+    return td.TaskDefinitionSpec(
+        service_name=args.names.container,
+        environment_name=args.environment,
+        image=image,
+        cpu=svc.cpu,
+        memory=svc.memory,
+        cpu_architecture=svc.cpu_architecture,
+        aspnetcore_environment=aspnetcore_environment(args),
+        account_id=args.account_id,
+        region=args.region,
+        log_group_name=args.names.log_group,
+        health_check=health,
+        environment=dict(svc.environment_variables),
+        secrets=dict(svc.secrets),
+        stop_timeout_seconds=svc.stop_timeout_seconds,
+        adot=adot,
+    )
+
+
+def alarm_thresholds(cfg: config_mod.AlarmsConfig) -> alarms_r.AlarmThresholds:
+    return alarms_r.AlarmThresholds(
+        period_seconds=cfg.period_seconds,
+        evaluation_periods=cfg.evaluation_periods,
+        datapoints_to_alarm=cfg.datapoints_to_alarm,
+        target_5xx_count=cfg.target_5xx_threshold,
+        elb_5xx_count=cfg.target_5xx_threshold,
+        p99_latency_seconds=cfg.latency_p99_seconds,
+        p95_latency_seconds=cfg.latency_p95_seconds,
+    )
+
+
+def codedeploy_choice(
+    cfg: config_mod.DeploymentConfig, *, name_prefix: str
+) -> deploy_r.CodeDeployConfig:
+    """The CodeDeploy config for ``cfg``: predefined when one matches, else custom."""
+    if cfg.predefined_config:
+        return deploy_r.codedeploy_config(cfg.predefined_config)
+    if cfg.strategy == "allAtOnce":
+        return deploy_r.codedeploy_config("AllAtOnce")
+    kind: Literal["TimeBasedCanary", "TimeBasedLinear"]
+    if cfg.strategy == "canary":
+        kind, pct, minutes = "TimeBasedCanary", cfg.canary_percent, cfg.canary_minutes
+    else:
+        kind, pct, minutes = "TimeBasedLinear", cfg.linear_percent, cfg.linear_minutes
+    predefined = _PREDEFINED_BY_SHAPE.get((kind, pct, minutes))
+    if predefined:
+        return deploy_r.codedeploy_config(predefined)
+    routing = deploy_r.CustomTrafficRouting(type=kind, percentage=pct, interval_minutes=minutes)
+    return deploy_r.codedeploy_config(routing, name_prefix=name_prefix)
+
+
+def ecs_settings(cfg: config_mod.DeploymentConfig) -> deploy_r.EcsDeploymentSettings:
+    if cfg.strategy == "canary":
+        return deploy_r.EcsDeploymentSettings(
+            strategy="CANARY",
+            bake_time_minutes=cfg.bake_time_minutes,
+            canary_percent=float(cfg.canary_percent),
+            canary_bake_time_minutes=cfg.canary_minutes,
+        )
+    if cfg.strategy == "linear":
+        return deploy_r.EcsDeploymentSettings(
+            strategy="LINEAR",
+            bake_time_minutes=cfg.bake_time_minutes,
+            linear_step_percent=float(cfg.linear_percent),
+            linear_step_bake_time_minutes=cfg.linear_minutes,
+        )
+    return deploy_r.EcsDeploymentSettings(
+        strategy="BLUE_GREEN", bake_time_minutes=cfg.bake_time_minutes
+    )
+
+
+def access_logs_bucket_policy(*, bucket: str, account_id: str, partition: str = "aws") -> dict:
+    """ALB access-log delivery (the ``logdelivery.elasticloadbalancing`` service principal
+    form AWS documents for current regions) and TLS-only access."""
+    arn = f"arn:{partition}:s3:::{bucket}"
+    return {
+        "Version": iam.VERSION,
+        "Statement": [
+            {
+                "Sid": "ElbLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": ELB_LOG_DELIVERY_PRINCIPAL},
+                "Action": "s3:PutObject",
+                "Resource": f"{arn}/AWSLogs/{account_id}/*",
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+
+
+def lambda_vpc_policy() -> dict[str, Any]:
+    """The ENI permissions a VPC-attached Lambda's execution role needs."""
+    return iam.policy_document(
+        [
+            iam.Statement(
+                sid="LambdaVpcNetworkInterfaces",
+                actions=[
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+                star_resource_reason=(
+                    "Lambda creates the ENIs before they exist; ec2:Describe* has no "
+                    "resource-level permission (as AWSLambdaVPCAccessExecutionRole)"
+                ),
+            )
+        ]
+    )
+
+
+def nat_gateway_strategy(args: BlueGreenFargateServiceArgs) -> str:
+    """awsx's NAT strategy: ``OnePerAz`` (resilient) or ``Single`` (cheap); the default is
+    one per AZ in production and a single gateway elsewhere."""
+    nat = args.network.nat_gateways or ("onePerAz" if args.production else "single")
+    return "OnePerAz" if nat == "onePerAz" else "Single"
+
+
+def _under_mocks() -> bool:
+    from pulumi.runtime import mocks, settings
+
+    return isinstance(settings.get_monitor(), mocks.MockMonitor)
+
+
+def _mock_elb_arn(arn: str, ids: int) -> str:
+    """Under the offline engine only: its listener (rule) ARNs lack the load balancer id
+    segment(s) real ones carry (``listener/app/<lb>/<lb-id>/<id>``); pad them so the
+    renderer's strict ARN checks still run. Real ARNs pass through unchanged."""
+    if not _under_mocks():
+        return arn
+    head, _, resource = arn.rpartition(":")
+    parts = resource.split("/")
+    while len(parts) - 3 < ids:
+        parts.append(parts[-1])
+    return f"{head}:{'/'.join(parts)}"
+
+
+def _substitute(value: Any, replacements: Mapping[str, pulumi.Output[str]]) -> Any:
+    """Replace placeholder strings (anywhere in ``value``) by Outputs."""
+    if isinstance(value, str) and value in replacements:
+        return replacements[value]
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, replacements) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_substitute(v, replacements) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# The component
+# --------------------------------------------------------------------------------------
+class BlueGreenFargateService(pulumi.ComponentResource):
+    """ECS Fargate service behind an ALB with a blue/green engine (see module docstring)."""
+
+    alb_dns_name: pulumi.Output[str]
+    https_listener_arn: pulumi.Output[str]
+    test_listener_arn: pulumi.Output[str]
+    http_listener_arn: pulumi.Output[str]
+    cluster_name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    task_family: pulumi.Output[str]
+    codedeploy_application: pulumi.Output[str] | None
+    codedeploy_group: pulumi.Output[str] | None
+    log_group_name: pulumi.Output[str]
+    execution_role_arn: pulumi.Output[str]
+    task_role_arn: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: BlueGreenFargateServiceArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        self._args = args
+        self._name = name
+        self._child = pulumi.ResourceOptions(parent=self)
+        n = args.names
+        tags = dict(args.tags)
+        self._tags = tags
+
+        self._network()
+        self._load_balancer()
+        self._logs()
+        self._task_definition()
+        self._cluster_and_alarms()
+        self._smoke_hook()
+        if args.engine == "codedeploy":
+            self._codedeploy_engine()
+        else:
+            self._ecs_engine()
+        self._autoscaling()
+
+        self.cluster_name = self.cluster.name
+        self.service_name = self.service.name
+        self.task_family = self.task_definition.family
+        self.log_group_name = self.log_group.name
+        self.alb_dns_name = self.alb.dns_name
+        outputs: dict[str, Any] = {
+            "alb_dns_name": self.alb_dns_name,
+            "https_listener_arn": self.https_listener_arn,
+            "test_listener_arn": self.test_listener_arn,
+            "http_listener_arn": self.http_listener_arn,
+            "cluster_name": self.cluster_name,
+            "service_name": self.service_name,
+            "task_family": self.task_family,
+            "log_group_name": self.log_group_name,
+            "execution_role_arn": self.execution_role_arn,
+            "task_role_arn": self.task_role_arn,
+            "codedeploy_application": self.codedeploy_application,
+            "codedeploy_group": self.codedeploy_group,
+            "engine": args.engine,
+            "hook_function_name": n.hook_function,
+        }
+        self.register_outputs(outputs)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _r(self, suffix: str) -> str:
+        return f"{self._name}-{suffix}"
+
+    # ---- network ------------------------------------------------------------------------
+    def _network(self) -> None:
+        a = self._args
+        net = a.network
+        if net.vpc_id:
+            self.vpc_id: pulumi.Input[str] = net.vpc_id
+            self.private_subnet_ids: pulumi.Input[Sequence[str]] = list(net.private_subnet_ids)
+            self.public_subnet_ids: pulumi.Input[Sequence[str]] = list(net.public_subnet_ids)
+        else:
+            strategy = (
+                awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
+                if nat_gateway_strategy(a) == "OnePerAz"
+                else awsx.ec2.NatGatewayStrategy.SINGLE
+            )
+            nat: dict[str, Any] = {}
+            if not _under_mocks():
+                # The offline engine echoes inputs as outputs, and awsx's `natGateways`
+                # output (a list of NatGateway) cannot hold the input's config object.
+                nat["nat_gateways"] = awsx.ec2.NatGatewayConfigurationArgs(strategy=strategy)
+            vpc = awsx.ec2.Vpc(
+                self._r("vpc"),
+                cidr_block=net.cidr_block,
+                number_of_availability_zones=net.availability_zones,
+                **nat,
+                enable_dns_hostnames=True,
+                enable_dns_support=True,
+                tags=self._tags,
+                opts=self._opts(),
+            )
+            self.vpc_id = vpc.vpc_id
+            self.private_subnet_ids = vpc.private_subnet_ids
+            self.public_subnet_ids = vpc.public_subnet_ids
+        lb = a.load_balancer
+        n = a.names
+        ingress = [
+            aws.ec2.SecurityGroupIngressArgs(
+                description=f"{desc} from allowed clients",
+                protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_blocks=list(lb.ingress_cidrs),
+            )
+            for port, desc in ((HTTPS_PORT, "HTTPS"), (80, "HTTP (redirects to HTTPS)"))
+        ]
+        ingress.append(
+            aws.ec2.SecurityGroupIngressArgs(
+                description="Test listener from the configured test CIDRs only",
+                protocol="tcp",
+                from_port=TEST_PORT,
+                to_port=TEST_PORT,
+                cidr_blocks=list(lb.test_listener_cidrs),
+            )
+        )
+        self.alb_sg = aws.ec2.SecurityGroup(
+            self._r("alb-sg"),
+            name=n.security_group("alb"),
+            description="ALB: 443/80 from clients, 8443 test listener from test CIDRs",
+            vpc_id=self.vpc_id,
+            ingress=ingress,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        self.task_sg = aws.ec2.SecurityGroup(
+            self._r("task-sg"),
+            name=n.security_group("tasks"),
+            description="Fargate tasks: 8080 from the ALB only; HTTPS out (ECR, logs, secrets)",
+            vpc_id=self.vpc_id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="App port from the load balancer",
+                    protocol="tcp",
+                    from_port=CONTAINER_PORT,
+                    to_port=CONTAINER_PORT,
+                    security_groups=[self.alb_sg.id],
+                )
+            ],
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to AWS APIs and dependencies",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+            ],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        self.hook_sg = aws.ec2.SecurityGroup(
+            self._r("hook-sg"),
+            name=n.security_group("smoke-hook"),
+            description="Smoke-test hook Lambda: HTTPS out (test listener, CodeDeploy API)",
+            vpc_id=self.vpc_id,
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="Test listener and AWS APIs",
+                    protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+                for port in (443, TEST_PORT)
+            ],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        # Separate rules: the ALB and task groups reference each other.
+        aws.vpc.SecurityGroupEgressRule(
+            self._r("alb-to-tasks"),
+            security_group_id=self.alb_sg.id,
+            description="ALB to the tasks' app port",
+            ip_protocol="tcp",
+            from_port=CONTAINER_PORT,
+            to_port=CONTAINER_PORT,
+            referenced_security_group_id=self.task_sg.id,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            self._r("hook-to-test-listener"),
+            security_group_id=self.alb_sg.id,
+            description="Smoke-test hook to the test listener",
+            ip_protocol="tcp",
+            from_port=TEST_PORT,
+            to_port=TEST_PORT,
+            referenced_security_group_id=self.hook_sg.id,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+
+    # ---- load balancer --------------------------------------------------------------------
+    def _load_balancer(self) -> None:
+        a = self._args
+        lb = a.load_balancer
+        n = a.names
+        bucket_name = n.access_logs_bucket(a.account_id)
+        bucket = aws.s3.Bucket(
+            self._r("alb-logs"), bucket=bucket_name, tags=self._tags, opts=self._opts()
+        )
+        aws.s3.BucketPublicAccessBlock(
+            self._r("alb-logs-public-access"),
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=self._opts(),
+        )
+        aws.s3.BucketOwnershipControls(
+            self._r("alb-logs-ownership"),
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=self._opts(),
+        )
+        # ALB access logs support SSE-S3 only (not SSE-KMS).
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            self._r("alb-logs-sse"),
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    )
+                )
+            ],
+            opts=self._opts(),
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            self._r("alb-logs-lifecycle"),
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=lb.access_log_retention_days
+                    ),
+                )
+            ],
+            opts=self._opts(),
+        )
+        policy = aws.s3.BucketPolicy(
+            self._r("alb-logs-policy"),
+            bucket=bucket.id,
+            policy=iam.to_json(
+                access_logs_bucket_policy(bucket=bucket_name, account_id=a.account_id)
+            ),
+            opts=self._opts(),
+        )
+        deletion_protection = (
+            lb.deletion_protection if lb.deletion_protection is not None else a.production
+        )
+        self.alb = aws.lb.LoadBalancer(
+            self._r("alb"),
+            name=n.alb,
+            load_balancer_type="application",
+            internal=lb.internal,
+            security_groups=[self.alb_sg.id],
+            subnets=self.private_subnet_ids if lb.internal else self.public_subnet_ids,
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=deletion_protection,
+            idle_timeout=lb.idle_timeout_seconds,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=bucket.id, enabled=True),
+            tags=self._tags,
+            opts=self._opts(depends_on=[policy]),
+        )
+        hc = lb.health_check
+        self.target_groups: dict[str, aws.lb.TargetGroup] = {}
+        for color in COLORS:
+            self.target_groups[color] = aws.lb.TargetGroup(
+                self._r(f"tg-{color}"),
+                name=n.target_group(color),
+                port=CONTAINER_PORT,
+                protocol="HTTP",
+                target_type="ip",
+                vpc_id=self.vpc_id,
+                deregistration_delay=lb.deregistration_delay_seconds,
+                health_check=aws.lb.TargetGroupHealthCheckArgs(
+                    enabled=True,
+                    path=hc.path,
+                    port="traffic-port",
+                    protocol="HTTP",
+                    matcher=hc.matcher,
+                    interval=hc.interval_seconds,
+                    timeout=hc.timeout_seconds,
+                    healthy_threshold=hc.healthy_threshold,
+                    unhealthy_threshold=hc.unhealthy_threshold,
+                ),
+                tags=self._tags,
+                opts=self._opts(),
+            )
+        blue = self.target_groups["blue"]
+        forward_blue = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=blue.arn)]
+        self.https_listener = aws.lb.Listener(
+            self._r("https"),
+            load_balancer_arn=self.alb.arn,
+            port=HTTPS_PORT,
+            protocol="HTTPS",
+            certificate_arn=lb.certificate_arn,
+            ssl_policy=lb.ssl_policy,
+            default_actions=forward_blue,
+            tags=self._tags,
+            opts=self._opts(ignore_changes=list(LISTENER_IGNORE_CHANGES)),
+        )
+        self.test_listener = aws.lb.Listener(
+            self._r("test"),
+            load_balancer_arn=self.alb.arn,
+            port=TEST_PORT,
+            protocol="HTTPS",
+            certificate_arn=lb.certificate_arn,
+            ssl_policy=lb.ssl_policy,
+            default_actions=forward_blue,
+            tags=self._tags,
+            opts=self._opts(ignore_changes=list(LISTENER_IGNORE_CHANGES)),
+        )
+        self.http_listener = aws.lb.Listener(
+            self._r("http"),
+            load_balancer_arn=self.alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                        port=str(HTTPS_PORT), protocol="HTTPS", status_code="HTTP_301"
+                    ),
+                )
+            ],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        self.https_listener_arn = self.https_listener.arn
+        self.test_listener_arn = self.test_listener.arn
+        self.http_listener_arn = self.http_listener.arn
+
+    # ---- logs -------------------------------------------------------------------------------
+    def _logs(self) -> None:
+        a = self._args
+        if a.service.log_kms_key_arn:
+            self.log_key_arn: pulumi.Input[str] = a.service.log_kms_key_arn
+        else:
+            key = aws.kms.Key(
+                self._r("logs-key"),
+                description=f"{a.names.prefix}: CloudWatch log groups",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=iam.to_json(
+                    kms.key_policy(
+                        a.account_id,
+                        service_principals=[f"logs.{a.region}.amazonaws.com"],
+                        service_conditions={
+                            "ArnLike": {
+                                "kms:EncryptionContext:aws:logs:arn": (
+                                    f"arn:aws:logs:{a.region}:{a.account_id}:log-group:*"
+                                )
+                            }
+                        },
+                    )
+                ),
+                tags=self._tags,
+                opts=self._opts(),
+            )
+            aws.kms.Alias(
+                self._r("logs-key-alias"),
+                name=a.names.kms_alias("logs"),
+                target_key_id=key.key_id,
+                opts=self._opts(),
+            )
+            self.log_key_arn = key.arn
+        self.log_group = aws.cloudwatch.LogGroup(
+            self._r("logs"),
+            name=a.names.log_group,
+            retention_in_days=a.service.log_retention_days,
+            kms_key_id=self.log_key_arn,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+
+    # ---- task definition ---------------------------------------------------------------------
+    def _task_definition(self) -> None:
+        a = self._args
+        n = a.names
+        spec = pulumi.Output.from_input(a.image).apply(lambda image: task_spec(a, image))
+        self.execution_role = aws.iam.Role(
+            self._r("execution-role"),
+            name=n.execution_role,
+            description="ECS agent: pull the image, write logs, read referenced secrets",
+            assume_role_policy=iam.to_json(iam_service.execution_role_trust_policy()),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        repository = pulumi.Output.from_input(a.repository_arn)
+        aws.iam.RolePolicy(
+            self._r("execution-policy"),
+            role=self.execution_role.id,
+            policy=pulumi.Output.all(spec, repository).apply(
+                lambda sr: iam.to_json(
+                    iam_service.execution_role_policy(sr[0], repository_arn=sr[1] or None)
+                )
+            ),
+            opts=self._opts(),
+        )
+        self.task_role = aws.iam.Role(
+            self._r("task-role"),
+            name=n.task_role,
+            description="The application's own AWS permissions",
+            assume_role_policy=iam.to_json(
+                iam_service.task_role_trust_policy(account_id=a.account_id, region=a.region)
+            ),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        if a.service.adot.enabled and _DIGEST_PINNED.search(a.service.adot.image):
+            aws.iam.RolePolicy(
+                self._r("task-policy"),
+                role=self.task_role.id,
+                policy=spec.apply(lambda s: iam.to_json(iam_service.task_role_policy(s) or {})),
+                opts=self._opts(),
+            )
+        svc = a.service
+        self.task_definition = aws.ecs.TaskDefinition(
+            self._r("task"),
+            family=n.task_family,
+            cpu=str(svc.cpu),
+            memory=str(svc.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                cpu_architecture=svc.cpu_architecture, operating_system_family="LINUX"
+            ),
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=td.TMP_VOLUME)],
+            container_definitions=spec.apply(td.container_definitions_json),
+            tags=self._tags,
+            opts=self._opts(depends_on=[self.log_group]),
+        )
+        self.execution_role_arn = self.execution_role.arn
+        self.task_role_arn = self.task_role.arn
+
+    # ---- cluster and alarms -----------------------------------------------------------------
+    def _cluster_and_alarms(self) -> None:
+        a = self._args
+        n = a.names
+        self.cluster = aws.ecs.Cluster(
+            self._r("cluster"),
+            name=n.cluster,
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        thresholds = alarm_thresholds(a.alarms)
+        placeholders = {
+            "lb": "app/placeholder-alb/0000000000000000",
+            "blue": "targetgroup/placeholder-blue/0000000000000000",
+            "green": "targetgroup/placeholder-green/0000000000000000",
+        }
+        specs = alarms_r.alarm_specs(
+            thresholds,
+            alarm_name=n.alarm,
+            load_balancer=placeholders["lb"],
+            target_groups={"blue": placeholders["blue"], "green": placeholders["green"]},
+            cluster_name=n.cluster,
+            service_name=n.ecs_service,
+        )
+        replacements = {
+            placeholders["lb"]: self.alb.arn_suffix,
+            placeholders["blue"]: self.target_groups["blue"].arn_suffix,
+            placeholders["green"]: self.target_groups["green"].arn_suffix,
+        }
+        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+        for spec in specs:
+            kwargs = _substitute(spec.to_args(), replacements)
+            purpose = spec.name.removeprefix(f"{n.prefix}-")
+            self.alarms.append(
+                aws.cloudwatch.MetricAlarm(
+                    self._r(f"alarm-{purpose}"), tags=self._tags, opts=self._opts(), **kwargs
+                )
+            )
+        self.alarm_names = [s.name for s in specs]
+
+    # ---- smoke-test hook ----------------------------------------------------------------------
+    def _smoke_hook(self) -> None:
+        a = self._args
+        n = a.names
+        d = a.deployment
+        function_name = n.hook_function
+        log_group = aws.cloudwatch.LogGroup(
+            self._r("hook-logs"),
+            name=n.lambda_log_group(function_name),
+            retention_in_days=a.service.log_retention_days,
+            kms_key_id=self.log_key_arn,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        codedeploy = a.engine == "codedeploy"
+        role = aws.iam.Role(
+            self._r("hook-role"),
+            name=n.hook_role,
+            description="Smoke-test hook Lambda",
+            assume_role_policy=iam.to_json(iam_hooks.smoke_hook_trust_policy()),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        hook_policy = aws.iam.RolePolicy(
+            self._r("hook-policy"),
+            role=role.id,
+            policy=iam.to_json(
+                iam_hooks.smoke_hook_policy(
+                    partition="aws",
+                    region=a.region,
+                    account_id=a.account_id,
+                    log_group_name=n.lambda_log_group(function_name),
+                    codedeploy_application=n.codedeploy_application if codedeploy else None,
+                    codedeploy_group=n.codedeploy_group if codedeploy else None,
+                )
+            ),
+            opts=self._opts(),
+        )
+        vpc_policy = aws.iam.RolePolicy(
+            self._r("hook-vpc-policy"),
+            role=role.id,
+            policy=iam.to_json(lambda_vpc_policy()),
+            opts=self._opts(),
+        )
+        budget = float(d.hook_timeout_seconds)
+        smoke_cfg = smoke_hook.SmokeConfig(
+            base_url=f"https://test.invalid:{TEST_PORT}",
+            paths=tuple(d.smoke_paths),
+            time_budget=budget,
+        )
+        timeout = smoke_hook.required_lambda_timeout_seconds(smoke_cfg)
+        self.hook_function = aws.lambda_.Function(
+            self._r("smoke-hook"),
+            name=function_name,
+            description="Smoke-tests the test listener during blue/green deployments",
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler="smoke_hook.handler",
+            code=pulumi.AssetArchive({"smoke_hook.py": pulumi.FileAsset(str(SMOKE_HOOK_SOURCE))}),
+            role=role.arn,
+            timeout=timeout,
+            memory_size=256,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "TEST_ENDPOINT": self.alb.dns_name.apply(
+                        lambda dns: f"https://{dns}:{TEST_PORT}"
+                    ),
+                    "SMOKE_PATHS": ",".join(d.smoke_paths),
+                    "TIME_BUDGET_SECONDS": str(int(budget)),
+                    # The test listener presents the service's certificate, not one for the
+                    # ALB's DNS name; without a configured host name the chain cannot be
+                    # verified against the name called. It is reachable only from the hook's
+                    # security group and the test CIDRs, and the hook reads status codes only.
+                    "TLS_VERIFY": "false",
+                }
+            ),
+            vpc_config=aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=self.private_subnet_ids, security_group_ids=[self.hook_sg.id]
+            ),
+            tags=self._tags,
+            opts=self._opts(depends_on=[log_group, hook_policy, vpc_policy]),
+        )
+
+    # ---- service ---------------------------------------------------------------------------------
+    def _service(
+        self,
+        *,
+        controller: str,
+        load_balancer: aws.ecs.ServiceLoadBalancerArgs,
+        extra: Mapping[str, Any],
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> None:
+        a = self._args
+        self.service = aws.ecs.Service(
+            self._r("service"),
+            name=a.names.ecs_service,
+            cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn,
+            desired_count=a.service.desired_count,
+            launch_type="FARGATE",
+            platform_version="LATEST",
+            deployment_controller=aws.ecs.ServiceDeploymentControllerArgs(type=controller),
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=self.private_subnet_ids,
+                security_groups=[self.task_sg.id],
+                assign_public_ip=False,
+            ),
+            load_balancers=[load_balancer],
+            health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS,
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            tags=self._tags,
+            opts=self._opts(
+                ignore_changes=list(SERVICE_IGNORE_CHANGES),
+                depends_on=[self.https_listener, self.test_listener, *depends_on],
+            ),
+            **extra,
+        )
+
+    def _codedeploy_engine(self) -> None:
+        a = self._args
+        n = a.names
+        d = a.deployment
+        blue, green = self.target_groups["blue"], self.target_groups["green"]
+        self._service(
+            controller="CODE_DEPLOY",
+            load_balancer=aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=blue.arn,
+                container_name=n.container,
+                container_port=CONTAINER_PORT,
+            ),
+            extra={},
+        )
+        app = aws.codedeploy.Application(
+            self._r("codedeploy-app"),
+            name=n.codedeploy_application,
+            compute_platform="ECS",
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        choice = codedeploy_choice(d, name_prefix=n.prefix)
+        config_args = choice.deployment_config_args()
+        depends: list[pulumi.Resource] = []
+        if config_args is not None:
+            depends.append(
+                aws.codedeploy.DeploymentConfig(
+                    self._r("codedeploy-config"), opts=self._opts(), **config_args
+                )
+            )
+        role = aws.iam.Role(
+            self._r("codedeploy-role"),
+            name=n.codedeploy_role,
+            description="CodeDeploy blue/green for ECS",
+            assume_role_policy=iam.to_json(
+                iam.assume_role_policy(services=["codedeploy.amazonaws.com"])
+            ),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            self._r("codedeploy-ecs"),
+            role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS",
+            opts=self._opts(),
+        )
+        invoke = aws.iam.RolePolicy(
+            self._r("codedeploy-invoke-hook"),
+            role=role.id,
+            policy=self.hook_function.arn.apply(
+                lambda arn: iam.to_json(iam_hooks.hook_invoke_policy(function_arn=arn))
+            ),
+            opts=self._opts(),
+        )
+        group_args = deploy_r.codedeploy_group_args(
+            deploy_r.CodeDeployGroupSettings(
+                termination_wait_minutes=d.termination_wait_minutes,
+                ready_wait_minutes=d.ready_wait_minutes,
+            ),
+            alarm_names=self.alarm_names[: deploy_r.MAX_CODEDEPLOY_ALARMS],
+        )
+        group = aws.codedeploy.DeploymentGroup(
+            self._r("codedeploy-group"),
+            app_name=app.name,
+            deployment_group_name=n.codedeploy_group,
+            service_role_arn=role.arn,
+            deployment_config_name=choice.deployment_config_name,
+            ecs_service=aws.codedeploy.DeploymentGroupEcsServiceArgs(
+                cluster_name=self.cluster.name, service_name=self.service.name
+            ),
+            load_balancer_info=aws.codedeploy.DeploymentGroupLoadBalancerInfoArgs(
+                target_group_pair_info=aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoArgs(
+                    prod_traffic_route=aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRouteArgs(
+                        listener_arns=[self.https_listener.arn]
+                    ),
+                    test_traffic_route=aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRouteArgs(
+                        listener_arns=[self.test_listener.arn]
+                    ),
+                    target_groups=[
+                        aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs(
+                            name=blue.name
+                        ),
+                        aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs(
+                            name=green.name
+                        ),
+                    ],
+                )
+            ),
+            tags=self._tags,
+            opts=self._opts(depends_on=[attachment, invoke, *self.alarms, *depends]),
+            **group_args,
+        )
+        self.codedeploy_application = app.name
+        self.codedeploy_group = group.deployment_group_name
+
+    def _ecs_engine(self) -> None:
+        a = self._args
+        n = a.names
+        d = a.deployment
+        if d.admission_hook:
+            pulumi.log.warn(
+                "dotnet-delivery:deployment.admissionHook: the PRE_SCALE_UP admission hook is "
+                "not built yet; only the POST_TEST_TRAFFIC_SHIFT smoke test is wired"
+            )
+        blue, green = self.target_groups["blue"], self.target_groups["green"]
+        rules: dict[str, aws.lb.ListenerRule] = {}
+        for label, listener in (("prod", self.https_listener), ("test", self.test_listener)):
+            rules[label] = aws.lb.ListenerRule(
+                self._r(f"{label}-rule"),
+                listener_arn=listener.arn,
+                priority=1,
+                actions=[
+                    aws.lb.ListenerRuleActionArgs(
+                        type="forward",
+                        forward=aws.lb.ListenerRuleActionForwardArgs(
+                            target_groups=[
+                                aws.lb.ListenerRuleActionForwardTargetGroupArgs(
+                                    arn=blue.arn, weight=100
+                                ),
+                                aws.lb.ListenerRuleActionForwardTargetGroupArgs(
+                                    arn=green.arn, weight=0
+                                ),
+                            ]
+                        ),
+                    )
+                ],
+                conditions=[
+                    aws.lb.ListenerRuleConditionArgs(
+                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=["/*"])
+                    )
+                ],
+                tags=self._tags,
+                opts=self._opts(ignore_changes=list(RULE_IGNORE_CHANGES)),
+            )
+        infra_role = aws.iam.Role(
+            self._r("ecs-infra-role"),
+            name=n.ecs_infrastructure_role,
+            description="ECS blue/green: shift traffic on this service's listeners and rules",
+            assume_role_policy=iam.to_json(iam_service.ecs_service_trust_policy()),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        infra_policy = aws.iam.RolePolicy(
+            self._r("ecs-infra-policy"),
+            role=infra_role.id,
+            policy=pulumi.Output.all(
+                blue.arn,
+                green.arn,
+                self.https_listener.arn,
+                self.test_listener.arn,
+                rules["prod"].arn,
+                rules["test"].arn,
+            ).apply(
+                lambda v: iam.to_json(
+                    iam_service.ecs_infrastructure_role_policy(
+                        target_group_arns=[v[0], v[1]],
+                        listener_arns=[_mock_elb_arn(v[2], 2), _mock_elb_arn(v[3], 2)],
+                        listener_rule_arns=[_mock_elb_arn(v[4], 3), _mock_elb_arn(v[5], 3)],
+                    )
+                )
+            ),
+            opts=self._opts(),
+        )
+        invoker = aws.iam.Role(
+            self._r("hook-invoker-role"),
+            name=n.role("hook-invoker"),
+            description="ECS invokes the lifecycle-hook Lambda",
+            assume_role_policy=iam.to_json(iam_hooks.hook_invoker_trust_policy()),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        invoke = aws.iam.RolePolicy(
+            self._r("hook-invoker-policy"),
+            role=invoker.id,
+            policy=self.hook_function.arn.apply(
+                lambda arn: iam.to_json(iam_hooks.hook_invoke_policy(function_arn=arn))
+            ),
+            opts=self._opts(),
+        )
+        settings = ecs_settings(d)
+        config = deploy_r.ecs_deployment_configuration(settings)
+        config["lifecycle_hooks"] = [
+            {
+                "hook_target_arn": self.hook_function.arn,
+                "role_arn": invoker.arn,
+                "lifecycle_stages": [deploy_r.SMOKE_TEST_STAGE],
+            }
+        ]
+        self._service(
+            controller="ECS",
+            load_balancer=aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=blue.arn,
+                container_name=n.container,
+                container_port=CONTAINER_PORT,
+                advanced_configuration=aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs(
+                    alternate_target_group_arn=green.arn,
+                    production_listener_rule=rules["prod"].arn,
+                    test_listener_rule=rules["test"].arn,
+                    role_arn=infra_role.arn,
+                ),
+            ),
+            extra={
+                "deployment_configuration": config,
+                "alarms": deploy_r.ecs_service_alarms(self.alarm_names),
+            },
+            depends_on=[infra_policy, invoke, *rules.values(), *self.alarms],
+        )
+        self.codedeploy_application = None
+        self.codedeploy_group = None
+
+    # ---- autoscaling ----------------------------------------------------------------------
+    def _autoscaling(self) -> None:
+        a = self._args
+        svc = a.service
+        target = aws.appautoscaling.Target(
+            self._r("scaling-target"),
+            min_capacity=svc.min_capacity,
+            max_capacity=svc.max_capacity,
+            resource_id=pulumi.Output.all(self.cluster.name, self.service.name).apply(
+                lambda v: f"service/{v[0]}/{v[1]}"
+            ),
+            scalable_dimension="ecs:service:DesiredCount",
+            service_namespace="ecs",
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        label = pulumi.Output.all(self.alb.arn_suffix, self.target_groups["blue"].arn_suffix).apply(
+            lambda v: f"{v[0]}/{v[1]}"
+        )
+        for purpose, metric, value, resource_label in (
+            ("cpu", "ECSServiceAverageCPUUtilization", float(svc.cpu_target_percent), None),
+            ("requests", "ALBRequestCountPerTarget", float(svc.requests_per_target), label),
+        ):
+            aws.appautoscaling.Policy(
+                self._r(f"scale-{purpose}"),
+                name=f"{a.names.prefix}-{purpose}",
+                policy_type="TargetTrackingScaling",
+                resource_id=target.resource_id,
+                scalable_dimension=target.scalable_dimension,
+                service_namespace=target.service_namespace,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=value,
+                    scale_in_cooldown=300,
+                    scale_out_cooldown=60,
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type=metric, resource_label=resource_label
+                    ),
+                ),
+                opts=self._opts(),
+            )
+
+
+def service_exports(component: BlueGreenFargateService) -> dict[str, Any]:
+    """What an environment stack exports from the service (camelCase stack outputs)."""
+    exports: dict[str, Any] = {
+        "albDnsName": component.alb_dns_name,
+        "httpsListenerArn": component.https_listener_arn,
+        "testListenerArn": component.test_listener_arn,
+        "httpListenerArn": component.http_listener_arn,
+        "clusterName": component.cluster_name,
+        "serviceName": component.service_name,
+        "taskFamily": component.task_family,
+        "logGroupName": component.log_group_name,
+        "executionRoleArn": component.execution_role_arn,
+        "taskRoleArn": component.task_role_arn,
+    }
+    if component.codedeploy_application is not None:
+        exports["codedeployApplication"] = component.codedeploy_application
+        exports["codedeployGroup"] = component.codedeploy_group
+    return exports
+
+
+__all__ = [
+    "BlueGreenFargateService",
+    "BlueGreenFargateServiceArgs",
+    "service_exports",
+]
+
+
+# --------------------------------------------------------------------------------------
+# The environment's deploy role (components/render/iam_deploy.py did not exist; pure)
+# --------------------------------------------------------------------------------------
+def deploy_role_policy(
+    *,
+    names: naming.Names,
+    account_id: str,
+    region: str,
+    engine: Literal["codedeploy", "ecs"],
+    artifact_key_arn: str | None = None,
+    partition: str = "aws",
+) -> dict[str, Any]:
+    """What the deploy step (components/runtime/deploy.py) does in this environment, on
+    exactly this environment's cluster, service, task family and CodeDeploy group, with
+    ``iam:PassRole`` for exactly the service's two task roles."""
+    ecs = f"arn:{partition}:ecs:{region}:{account_id}"
+    service = f"{ecs}:service/{names.cluster}/{names.ecs_service}"
+    statements = [
+        iam.Statement(
+            sid="ReadTaskDefinitions",
+            actions=["ecs:DescribeTaskDefinition"],
+            resources=["*"],
+            star_resource_reason="ecs:DescribeTaskDefinition has no resource-level permission",
+        ),
+        iam.Statement(
+            sid="RegisterServiceFamily",
+            actions=["ecs:RegisterTaskDefinition", "ecs:TagResource"],
+            resources=[f"{ecs}:task-definition/{names.task_family}:*"],
+        ),
+        iam.Statement(
+            sid="PassTaskRoles",
+            actions=["iam:PassRole"],
+            resources=[
+                naming.role_arn(names.execution_role, account_id=account_id, partition=partition),
+                naming.role_arn(names.task_role, account_id=account_id, partition=partition),
+            ],
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+    ]
+    if engine == "ecs":
+        statements += [
+            iam.Statement(
+                sid="DeployService",
+                actions=[
+                    "ecs:DescribeServices",
+                    "ecs:ListServiceDeployments",
+                    "ecs:UpdateService",
+                ],
+                resources=[service],
+            ),
+            iam.Statement(
+                sid="WatchServiceDeployments",
+                actions=[
+                    "ecs:DescribeServiceDeployments",
+                    "ecs:DescribeServiceRevisions",
+                    "ecs:StopServiceDeployment",
+                ],
+                resources=[
+                    f"{ecs}:service-deployment/{names.cluster}/{names.ecs_service}/*",
+                    f"{ecs}:service-revision/{names.cluster}/{names.ecs_service}/*",
+                ],
+            ),
+        ]
+    else:
+        cd = f"arn:{partition}:codedeploy:{region}:{account_id}"
+        app = names.codedeploy_application
+        statements += [
+            iam.Statement(
+                sid="DescribeService",
+                actions=["ecs:DescribeServices"],
+                resources=[service],
+            ),
+            iam.Statement(
+                sid="DeployWithCodeDeploy",
+                actions=[
+                    "codedeploy:CreateDeployment",
+                    "codedeploy:GetDeployment",
+                    "codedeploy:GetDeploymentGroup",
+                    "codedeploy:StopDeployment",
+                ],
+                resources=[f"{cd}:deploymentgroup:{app}/{names.codedeploy_group}"],
+            ),
+            iam.Statement(
+                sid="ApplicationRevisions",
+                actions=[
+                    "codedeploy:GetApplication",
+                    "codedeploy:GetApplicationRevision",
+                    "codedeploy:RegisterApplicationRevision",
+                ],
+                resources=[f"{cd}:application:{app}"],
+            ),
+            iam.Statement(
+                sid="ReadDeploymentConfigs",
+                actions=["codedeploy:GetDeploymentConfig"],
+                resources=[f"{cd}:deploymentconfig:*"],
+            ),
+        ]
+    if artifact_key_arn:
+        statements.append(
+            iam.Statement(
+                sid="DecryptPipelineArtifacts",
+                actions=["kms:Decrypt", "kms:DescribeKey"],
+                resources=[artifact_key_arn],
+            )
+        )
+    return iam.policy_document(statements)

@@ -1,0 +1,371 @@
+"""Mock-engine tests of BlueGreenFargateService as wired into the dev/stage/prod stacks."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import service as service_mod
+from components.render import deployment as deploy_r
+from components.testing import Recording, render
+from components.testing import engine as engine_mod
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPONENT = "dotnet-delivery:index:BlueGreenFargateService"
+SERVICE = "aws:ecs/service:Service"
+LISTENER = "aws:lb/listener:Listener"
+RULE = "aws:lb/listenerRule:ListenerRule"
+
+_CACHE: dict[str, Recording] = {}
+
+
+def _codedeploy_dev_yaml() -> str:
+    text = (ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    assert "engine: ecs" in text
+    return text.replace("engine: ecs", "engine: codedeploy").replace("    bakeTimeMinutes: 1\n", "")
+
+
+def rec(stack: str) -> Recording:
+    if stack not in _CACHE:
+        if stack == "dev-codedeploy":
+            stack_file = engine_mod.parse_stack_file(_codedeploy_dev_yaml())
+            _CACHE[stack] = engine_mod.render("dev", stack_file=stack_file)
+        else:
+            _CACHE[stack] = render(stack)
+    return _CACHE[stack]
+
+
+ALL = ["dev", "stage", "prod", "dev-codedeploy"]
+ENGINE = {"dev": "ecs", "stage": "ecs", "prod": "codedeploy", "dev-codedeploy": "codedeploy"}
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_graph_type_counts(stack: str) -> None:
+    r = rec(stack)
+    counts = r.counts_by_type()
+    assert counts[COMPONENT] == 1
+    for token, n in {
+        "awsx:ec2:Vpc": 1,
+        "aws:lb/loadBalancer:LoadBalancer": 1,
+        "aws:lb/targetGroup:TargetGroup": 2,
+        LISTENER: 3,
+        "aws:ecs/cluster:Cluster": 1,
+        SERVICE: 1,
+        "aws:ecs/taskDefinition:TaskDefinition": 1,
+        "aws:lambda/function:Function": 1,
+        "aws:appautoscaling/target:Target": 1,
+        "aws:appautoscaling/policy:Policy": 2,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 7,
+    }.items():
+        assert counts.get(token, 0) == n, (token, counts.get(token))
+    if ENGINE[stack] == "codedeploy":
+        assert counts["aws:codedeploy/deploymentGroup:DeploymentGroup"] == 1
+        assert counts["aws:codedeploy/application:Application"] == 1
+        assert counts.get(RULE, 0) == 0
+    else:
+        assert counts.get("aws:codedeploy/deploymentGroup:DeploymentGroup", 0) == 0
+        assert counts[RULE] == 2
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_every_child_is_parented_to_the_component(stack: str) -> None:
+    r = rec(stack)
+    component = r.one(COMPONENT)
+    children = {c.urn for c in r.children(component, recursive=True)}
+    stack_level = [
+        res
+        for res in r
+        if res.urn not in children
+        and res.type not in (COMPONENT, "pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
+        and not res.type.startswith("aws:budgets")
+        and not res.name.startswith("deploy-role")
+    ]
+    assert stack_level == []
+    assert len(children) > 40
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_ignore_changes_exactly_at_the_deployer_boundary(stack: str) -> None:
+    r = rec(stack)
+    found: dict[str, list[str]] = {}
+    for res in r:
+        ignored = res.options.get("ignoreChanges") or []
+        if ignored:
+            found[res.name] = sorted(ignored)
+    expected = {
+        "orders-api-" + stack.split("-")[0] + "-service": sorted(
+            ["taskDefinition", "loadBalancers", "desiredCount"]
+        ),
+        f"orders-api-{stack.split('-')[0]}-https": ["defaultActions"],
+        f"orders-api-{stack.split('-')[0]}-test": ["defaultActions"],
+    }
+    if ENGINE[stack] == "ecs":
+        env = stack.split("-")[0]
+        expected[f"orders-api-{env}-prod-rule"] = ["actions"]
+        expected[f"orders-api-{env}-test-rule"] = ["actions"]
+    assert found == expected
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_test_listener_is_not_open_to_the_world(stack: str) -> None:
+    r = rec(stack)
+    albs = [s for s in r.find("aws:ec2/securityGroup:SecurityGroup") if s.name.endswith("alb-sg")]
+    assert len(albs) == 1
+    rules = [i for i in albs[0].inputs["ingress"] if i["fromPort"] <= 8443 <= i["toPort"]]
+    assert rules, "the test listener port has an ingress rule"
+    for rule in rules:
+        for cidr in rule.get("cidrBlocks", []):
+            assert ipaddress.ip_network(cidr).prefixlen > 0, cidr
+        assert "::/0" not in rule.get("ipv6CidrBlocks", [])
+    # 443 is open to the configured clients; 8443 is a different, narrower rule
+    https = [i for i in albs[0].inputs["ingress"] if i["fromPort"] == 443]
+    assert https[0]["cidrBlocks"] == ["0.0.0.0/0"]
+    test = r.one(LISTENER, {"port": 8443})
+    assert test.inputs["protocol"] == "HTTPS"
+    assert test.inputs["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_listeners_and_alb(stack: str) -> None:
+    r = rec(stack)
+    https = r.one(LISTENER, {"port": 443})
+    assert https.inputs["protocol"] == "HTTPS"
+    assert https.inputs["certificateArn"].startswith("arn:aws:acm:")
+    http = r.one(LISTENER, {"port": 80})
+    assert http.inputs["defaultActions"] == [
+        {
+            "type": "redirect",
+            "redirect": {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"},
+        }
+    ]
+    alb = r.one("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.inputs["dropInvalidHeaderFields"] is True
+    assert alb.inputs["accessLogs"]["enabled"] is True
+    assert alb.inputs["enableDeletionProtection"] is stack.startswith("prod")
+    for tg in r.find("aws:lb/targetGroup:TargetGroup"):
+        assert tg.inputs["port"] == 8080
+        assert tg.inputs["targetType"] == "ip"
+        assert tg.inputs["healthCheck"]["path"] == "/health/ready"
+    sse = r.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    rule = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert rule["sseAlgorithm"] == "AES256"
+    policy = r.one("aws:s3/bucketPolicy:BucketPolicy").json_input("policy")
+    delivery = policy["Statement"][0]
+    assert delivery["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_service_network_and_scaling(stack: str) -> None:
+    r = rec(stack)
+    svc = r.one(SERVICE)
+    net = svc.inputs["networkConfiguration"]
+    assert net["assignPublicIp"] is False
+    vpc = r.one("awsx:ec2:Vpc")
+    assert net["subnets"] == vpc.outputs["privateSubnetIds"]
+    controller = "CODE_DEPLOY" if ENGINE[stack] == "codedeploy" else "ECS"
+    assert svc.inputs["deploymentController"] == {"type": controller}
+    assert svc.inputs["healthCheckGracePeriodSeconds"] > 0
+    cluster = r.one("aws:ecs/cluster:Cluster")
+    assert {"name": "containerInsights", "value": "enabled"} in cluster.inputs["settings"]
+    policies = {
+        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
+            "predefinedMetricType"
+        ]: p
+        for p in r.find("aws:appautoscaling/policy:Policy")
+    }
+    assert set(policies) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+    label = policies["ALBRequestCountPerTarget"].inputs["targetTrackingScalingPolicyConfiguration"][
+        "predefinedMetricSpecification"
+    ]["resourceLabel"]
+    assert label.startswith("app/") and "/targetgroup/" in label
+
+
+@pytest.mark.parametrize("stack", ["dev", "stage"])
+def test_ecs_engine_wiring(stack: str) -> None:
+    r = rec(stack)
+    svc = r.one(SERVICE)
+    lb = svc.inputs["loadBalancers"][0]
+    adv = lb["advancedConfiguration"]
+    green = r.one("aws:lb/targetGroup:TargetGroup", {"name": f"orders-api-{stack}-tg-green"})
+    assert adv["alternateTargetGroupArn"] == green.outputs["arn"]
+    rules = {x.name: x.outputs["arn"] for x in r.find(RULE)}
+    assert adv["productionListenerRule"] == rules[f"orders-api-{stack}-prod-rule"]
+    assert adv["testListenerRule"] == rules[f"orders-api-{stack}-test-rule"]
+    assert adv["roleArn"].endswith(f"role/orders-api-{stack}-ecs-infra")
+    alarms = svc.inputs["alarms"]
+    assert alarms["enable"] is True and alarms["rollback"] is True
+    recorded = {a.inputs["name"] for a in r.find("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert set(alarms["alarmNames"]) == recorded
+    config = svc.inputs["deploymentConfiguration"]
+    hook = config["lifecycleHooks"][0]
+    fn = r.one("aws:lambda/function:Function")
+    assert hook["hookTargetArn"] == fn.outputs["arn"]
+    assert hook["lifecycleStages"] == ["POST_TEST_TRAFFIC_SHIFT"]
+    if stack == "dev":
+        assert config["strategy"] == "BLUE_GREEN"  # dev may go all at once
+    else:
+        assert config["strategy"] == "CANARY"
+        assert config["canaryConfiguration"]["canaryPercent"] == 10.0
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev-codedeploy"])
+def test_codedeploy_engine_wiring(stack: str) -> None:
+    r = rec(stack)
+    group = r.one("aws:codedeploy/deploymentGroup:DeploymentGroup")
+    i = group.inputs
+    assert i["deploymentStyle"] == {
+        "deploymentOption": "WITH_TRAFFIC_CONTROL",
+        "deploymentType": "BLUE_GREEN",
+    }
+    assert set(i["autoRollbackConfiguration"]["events"]) == {
+        "DEPLOYMENT_FAILURE",
+        "DEPLOYMENT_STOP_ON_ALARM",
+    }
+    assert i["alarmConfiguration"]["enabled"] is True
+    assert len(i["alarmConfiguration"]["alarms"]) >= 5
+    pair = i["loadBalancerInfo"]["targetGroupPairInfo"]
+    https = r.one(LISTENER, {"port": 443})
+    test = r.one(LISTENER, {"port": 8443})
+    assert pair["prodTrafficRoute"]["listenerArns"] == [https.outputs["arn"]]
+    assert pair["testTrafficRoute"]["listenerArns"] == [test.outputs["arn"]]
+    assert len(pair["targetGroups"]) == 2
+    term = i["blueGreenDeploymentConfig"]["terminateBlueInstancesOnDeploymentSuccess"]
+    assert term["action"] == "TERMINATE"
+    if stack == "prod":
+        assert term["terminationWaitTimeInMinutes"] == 10
+        assert i["deploymentConfigName"] == "CodeDeployDefault.ECSCanary10Percent5Minutes"
+    else:
+        assert i["deploymentConfigName"] == deploy_r.ALL_AT_ONCE
+    assert r.one(SERVICE).inputs.get("alarms") is None
+
+
+def test_prod_shifts_gradually_dev_may_go_all_at_once() -> None:
+    prod = rec("prod").one("aws:codedeploy/deploymentGroup:DeploymentGroup")
+    name = prod.inputs["deploymentConfigName"]
+    assert deploy_r.codedeploy_config(name).shifts_gradually
+    dev = rec("dev").one(SERVICE).inputs["deploymentConfiguration"]
+    assert dev["strategy"] == "BLUE_GREEN"
+
+
+def _values(obj: Any) -> list[str]:
+    if isinstance(obj, dict):
+        return [v for x in obj.values() for v in _values(x)]
+    if isinstance(obj, list):
+        return [v for x in obj for v in _values(x)]
+    return [obj] if isinstance(obj, str) else []
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_no_secret_in_plain_environment(stack: str) -> None:
+    r = rec(stack)
+    td = r.one("aws:ecs/taskDefinition:TaskDefinition")
+    containers = td.json_input("containerDefinitions")
+    app = containers[0]
+    plain = {e["name"]: e["value"] for e in app["environment"]}
+    secrets = {s["name"]: s["valueFrom"] for s in app["secrets"]}
+    assert "ConnectionStrings__Orders" in secrets
+    assert secrets["ConnectionStrings__Orders"].startswith("arn:aws:secretsmanager:")
+    assert "ConnectionStrings__Orders" not in plain
+    for value in plain.values():
+        assert not value.startswith("arn:aws:secretsmanager:")
+    assert app["image"].count("@sha256:") == 1
+    assert td.inputs["family"] == f"orders-api-{stack.split('-')[0]}"
+    assert td.inputs["executionRoleArn"] != td.inputs["taskRoleArn"]
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_log_group_encrypted_and_key_lets_logs_use_it(stack: str) -> None:
+    r = rec(stack)
+    env = stack.split("-")[0]
+    group = r.one("aws:cloudwatch/logGroup:LogGroup", {"name": f"/ecs/{env}/orders-api"})
+    key = r.one("aws:kms/key:Key")
+    assert group.inputs["kmsKeyId"] == key.outputs["arn"]
+    assert group.inputs["retentionInDays"] > 0
+    statements = key.json_input("policy")["Statement"]
+    services = [s for s in statements if "Service" in s.get("Principal", {})]
+    assert services[0]["Principal"]["Service"] == ["logs.eu-west-1.amazonaws.com"]
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_smoke_hook_lambda(stack: str) -> None:
+    r = rec(stack)
+    fn = r.one("aws:lambda/function:Function")
+    assert fn.inputs["handler"] == "smoke_hook.handler"
+    assert fn.inputs["runtime"] == "python3.12"
+    assert fn.inputs["architectures"] == ["arm64"]
+    assert fn.inputs["vpcConfig"]["subnetIds"] == r.one("awsx:ec2:Vpc").outputs["privateSubnetIds"]
+    env = fn.inputs["environment"]["variables"]
+    assert env["TEST_ENDPOINT"].endswith(":8443")
+    assert fn.inputs["timeout"] >= 30
+
+
+@pytest.mark.parametrize("stack", ["dev", "stage", "prod"])
+def test_stack_exports(stack: str) -> None:
+    exports = rec(stack).exports
+    for key in (
+        "albDnsName",
+        "clusterName",
+        "serviceName",
+        "taskFamily",
+        "logGroupName",
+        "httpsListenerArn",
+        "testListenerArn",
+    ):
+        assert exports.get(key), key
+    assert exports["clusterName"] == f"orders-api-{stack}"
+    assert ("codedeployGroup" in exports) == (ENGINE[stack] == "codedeploy")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_deploy_role_trusted_only_by_pipeline_role(stack: str) -> None:
+    r = rec(stack)
+    role = r.one("aws:iam/role:Role", {"name": f"orders-api-{stack}-deploy"})
+    trust = role.json_input("assumeRolePolicy")["Statement"]
+    assert len(trust) == 1
+    principal = trust[0]["Principal"]
+    assert list(principal) == ["AWS"]
+    assert principal["AWS"].startswith("arn:aws:iam::111111111111:role/")
+    doc = r.one("aws:iam/rolePolicy:RolePolicy", name="deploy-role-policy").json_input("policy")
+    passrole = next(s for s in doc["Statement"] if s["Sid"] == "PassTaskRoles")
+    assert passrole["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+    assert {res.rsplit("/", 1)[1] for res in passrole["Resource"]} == {
+        f"orders-api-{stack}-exec",
+        f"orders-api-{stack}-task",
+    }
+    for statement in doc["Statement"]:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert all("*" not in a for a in actions)
+
+
+def test_single_account_creates_no_deploy_role() -> None:
+    text = (ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    for acct in ("222222222222", "333333333333", "444444444444"):
+        text = text.replace(acct, "111111111111")
+    r = engine_mod.render("dev", stack_file=engine_mod.parse_stack_file(text))
+    assert r.find("aws:iam/role:Role", {"name": "orders-api-dev-deploy"}) == []
+    assert "deployRoleArn" not in r.exports
+    assert r.count(SERVICE) == 1
+
+
+def test_codedeploy_choice_maps_predefined_and_custom() -> None:
+    from components.config import DeploymentConfig
+
+    canary = DeploymentConfig(
+        engine="codedeploy", strategy="canary", canary_percent=10, canary_minutes=5
+    )
+    assert service_mod.codedeploy_choice(canary, name_prefix="x").predefined
+    custom = DeploymentConfig(
+        engine="codedeploy", strategy="linear", linear_percent=20, linear_minutes=2
+    )
+    choice = service_mod.codedeploy_choice(custom, name_prefix="orders-api-prod")
+    assert not choice.predefined
+    assert choice.deployment_config_name == "orders-api-prod-linear-20pct-every-2min"
+    assert json.loads(json.dumps(choice.deployment_config_args()))["compute_platform"] == "ECS"

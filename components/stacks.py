@@ -118,11 +118,86 @@ def _environment_deploy_role(ctx: EnvironmentContext) -> None:
 
 
 def _environment_budget(ctx: EnvironmentContext) -> None:
+    from components import service as service_mod
+
+    cfg = ctx.cfg
+
+    def image_ref(values: list[object]) -> str:
+        ref, repository_url = values
+        if isinstance(ref, str) and ref:
+            return ref
+        # The tooling stack has not exported an image yet: fail the update loudly (an
+        # error diagnostic fails `pulumi up`) but keep rendering so previews stay useful.
+        pulumi.log.error(
+            "tooling stack exports no imageRef; bring up the tooling stack (it builds the "
+            "initial image) before this environment"
+        )
+        repo = repository_url or (
+            f"{cfg.accounts.tooling}.dkr.ecr.{cfg.region}.amazonaws.com/{cfg.names.repository}"
+        )
+        return f"{repo}@sha256:{'0' * 64}"
+
+    image = pulumi.Output.all(
+        ctx.tooling.get_output("imageRef"), ctx.tooling.get_output("repositoryUrl")
+    ).apply(image_ref)
+    args = service_mod.BlueGreenFargateServiceArgs.from_config(
+        cfg,
+        image=image,
+        tags=ctx.tags,
+        repository_arn=ctx.tooling.get_output("repositoryArn"),
+    )
+    component = service_mod.BlueGreenFargateService(cfg.names.prefix, args)
+    for key, value in service_mod.service_exports(component).items():
+        pulumi.export(key, value)
     """A monthly AWS Budgets cost budget for this service in this environment, filtered by
     the ``Application`` AND ``Environment`` cost-allocation tags, alerting on actual and
     forecasted spend. (Tags count for Budgets only once they are activated as cost
     allocation tags in the payer account - see README, "Cost governance".)"""
     budget = ctx.cfg.budget
+    from components import naming as naming_mod
+    from components import service as service_mod
+
+    cfg = ctx.cfg
+    if cfg.accounts.single_account or cfg.account_id == cfg.accounts.tooling:
+        return  # the pipeline deploys with its own role: no cross-account role
+    names = cfg.names
+    pipeline_role_arn = ctx.tooling.get_output("pipelineRoleArn")
+    role = aws.iam.Role(
+        "deploy-role",
+        name=names.deploy_role,
+        description=f"Deploys {names.prefix}; assumed only by the tooling pipeline role",
+        assume_role_policy=pulumi.Output.from_input(pipeline_role_arn).apply(
+            lambda arn: iam.to_json(
+                iam.assume_role_policy(
+                    aws_principals=[
+                        arn
+                        or naming_mod.role_arn(
+                            naming_mod.Names(cfg.app.name, naming_mod.TOOLING).pipeline_role,
+                            account_id=cfg.accounts.tooling,
+                        )
+                    ]
+                )
+            )
+        ),
+        max_session_duration=3600,
+        tags=ctx.tags,
+    )
+    aws.iam.RolePolicy(
+        "deploy-role-policy",
+        role=role.id,
+        policy=pulumi.Output.from_input(ctx.tooling.get_output("artifactKeyArn")).apply(
+            lambda key: iam.to_json(
+                service_mod.deploy_role_policy(
+                    names=names,
+                    account_id=cfg.account_id,
+                    region=cfg.region,
+                    engine=cfg.deployment.engine,
+                    artifact_key_arn=key or None,
+                )
+            )
+        ),
+    )
+    pulumi.export("deployRoleArn", role.arn)
     if budget is None:
         return
     subscribers = list(budget.subscriber_emails)

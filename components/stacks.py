@@ -110,14 +110,6 @@ class EnvironmentContext:
 
 def _environment_service(ctx: EnvironmentContext) -> None:
     """Network, ALB, BlueGreenFargateService, alarms. Exports the service outputs."""
-
-
-def _environment_deploy_role(ctx: EnvironmentContext) -> None:
-    """The deploy role trusted only by the tooling pipeline role (none in single-account
-    mode). Exports deployRoleArn."""
-
-
-def _environment_budget(ctx: EnvironmentContext) -> None:
     from components import service as service_mod
 
     cfg = ctx.cfg
@@ -149,11 +141,11 @@ def _environment_budget(ctx: EnvironmentContext) -> None:
     component = service_mod.BlueGreenFargateService(cfg.names.prefix, args)
     for key, value in service_mod.service_exports(component).items():
         pulumi.export(key, value)
-    """A monthly AWS Budgets cost budget for this service in this environment, filtered by
-    the ``Application`` AND ``Environment`` cost-allocation tags, alerting on actual and
-    forecasted spend. (Tags count for Budgets only once they are activated as cost
-    allocation tags in the payer account - see README, "Cost governance".)"""
-    budget = ctx.cfg.budget
+
+
+def _environment_deploy_role(ctx: EnvironmentContext) -> None:
+    """The deploy role trusted only by the tooling pipeline role (none in single-account
+    mode). Exports deployRoleArn."""
     from components import naming as naming_mod
     from components import service as service_mod
 
@@ -198,6 +190,14 @@ def _environment_budget(ctx: EnvironmentContext) -> None:
         ),
     )
     pulumi.export("deployRoleArn", role.arn)
+
+
+def _environment_budget(ctx: EnvironmentContext) -> None:
+    """A monthly AWS Budgets cost budget for this service in this environment, filtered by
+    the ``Application`` AND ``Environment`` cost-allocation tags, alerting on actual and
+    forecasted spend. (Tags count for Budgets only once they are activated as cost
+    allocation tags in the payer account - see README, "Cost governance".)"""
+    budget = ctx.cfg.budget
     if budget is None:
         return
     subscribers = list(budget.subscriber_emails)

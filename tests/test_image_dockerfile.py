@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from components.render.dockerfile import (
     NUGET_CONFIG_SECRET_ID,
     NUGET_CREDENTIALS_SECRET_ID,
+    RECOMMENDED_DOCKERIGNORE,
     DockerfileError,
     DockerfileSettings,
     RestoreInputs,
@@ -155,6 +156,9 @@ def assert_invariants(text: str, inputs: RestoreInputs) -> None:
     assert "--no-restore" in publish[0].args
     assert "-p:UseAppHost=false" in publish[0].args
     assert "-o /app/publish" in publish[0].args
+    restore_run = instructions[restore]
+    assert "-p:UseAppHost=false" in restore_run.args
+    assert "--mount" not in publish[0].args  # only restore may see a feed secret
 
 
 def write(path: Path, text: str) -> None:
@@ -428,6 +432,13 @@ def test_hadolint_runs_and_would_report_a_finding() -> None:
     result = hadolint("FROM mcr.microsoft.com/dotnet/aspnet:latest\nUSER root\n")
     assert result.returncode != 0
     assert "DL3007" in result.stdout and "DL3002" in result.stdout
+
+
+def test_sample_dockerignore_keeps_host_build_output_out_of_the_context() -> None:
+    lines = (SAMPLE / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    for required in ("**/bin/", "**/obj/"):
+        assert required in lines
+        assert required in RECOMMENDED_DOCKERIGNORE.splitlines()
 
 
 def test_sample_service_uses_the_rendered_dockerfile_and_copies_its_props() -> None:

@@ -495,7 +495,9 @@ def render_dockerfile(settings: DockerfileSettings, inputs: RestoreInputs) -> st
         ],
     }[settings.nuget_secret]
 
-    restore_command = f'dotnet restore {project} -a "$TARGETARCH"'
+    # UseAppHost=false on restore too: publish uses it, and a cross-arch restore would
+    # otherwise download the target's apphost pack, which a private-only feed may not serve.
+    restore_command = f'dotnet restore {project} -a "$TARGETARCH" -p:UseAppHost=false'
     restore = [f"RUN {mount} \\", f"    {restore_command}"] if mount else [f"RUN {restore_command}"]
     lines = [
         "# syntax=docker/dockerfile:1",

@@ -57,6 +57,14 @@ class ToolingContext:
 def _tooling_image(ctx: ToolingContext) -> None:
     """ECR repository + the initial image (DotnetServiceImage). Exports repositoryUrl,
     repositoryArn, imageRef, platforms."""
+    from components import image as image_mod
+
+    args = image_mod.args_from_config(ctx.cfg, kms_key_arn=ctx.artifact_key.arn, tags=ctx.tags)
+    image = image_mod.DotnetServiceImage("image", args)
+    pulumi.export("repositoryUrl", image.repository_url)
+    pulumi.export("repositoryArn", image.repository_arn)
+    pulumi.export("imageRef", image.image_ref)
+    pulumi.export("platforms", image.platforms)
 
 
 def _tooling_build(ctx: ToolingContext) -> None:

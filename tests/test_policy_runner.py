@@ -499,6 +499,29 @@ def test_a_policy_bug_is_raised_naming_the_policy_and_resource() -> None:
         evaluate([log_group("x")], policies=[policy])
 
 
+def test_the_garbage_collector_state_is_restored_even_after_a_crash() -> None:
+    import gc
+
+    states: list[bool] = []
+
+    def broken(args: ResourceValidationArgs, report: Any) -> None:
+        states.append(gc.isenabled())
+        raise ValueError("boom")
+
+    policy = ResourceValidationPolicy(name="broken", description="d", validate=broken)
+    assert gc.isenabled()
+    with pytest.raises(PolicyCrash):
+        evaluate([log_group("x")], policies=[policy])
+    assert states == [False]  # paused while policies run
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        evaluate([log_group("x")])
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
+
+
 def test_violation_to_dict() -> None:
     v = Violation("p", "mandatory", None, "m")
     assert v.to_dict() == {

@@ -26,7 +26,9 @@ It reproduces what the CLI and the policy SDK do, so a policy behaves here exact
 
 Cost: each resource's props are converted and proxied once and shared by the policies that
 apply to it; policies that declare ``resource_types`` (every guardrail does) are only run on
-those types. Evaluation is linear in the number of resources.
+those types; the cyclic garbage collector is paused during an evaluation (it creates no
+garbage cycles, and on a large stack the collector's repeated full passes over every live
+object made the run superlinear). Evaluation is linear in the number of resources.
 
 This module depends on nothing in ``components.*``.
 """
@@ -34,9 +36,11 @@ This module depends on nothing in ``components.*``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import importlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any, Final
@@ -381,6 +385,17 @@ def _default_pack() -> tuple[Sequence[Any], EnforcementLevel]:
     return module.POLICIES, module.PACK_ENFORCEMENT_LEVEL
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def evaluate_report(
     resources: Sequence[Mapping[str, Any]],
     *,
@@ -390,6 +405,20 @@ def evaluate_report(
     project: str = "dotnet-delivery",
 ) -> PolicyReport:
     """Violations and not-applicable verdicts of ``policies`` on ``resources``."""
+    with _gc_paused():
+        return _evaluate(
+            resources, policies=policies, config=config, stack_name=stack_name, project=project
+        )
+
+
+def _evaluate(
+    resources: Sequence[Mapping[str, Any]],
+    *,
+    policies: Sequence[Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    stack_name: str = "dev",
+    project: str = "dotnet-delivery",
+) -> PolicyReport:
     default_level = EnforcementLevel.ADVISORY
     if policies is None:
         policies, default_level = _default_pack()

@@ -2,7 +2,8 @@
 # Set up everything this repository needs, from the committed lockfiles, on a machine with
 # only Python >= 3.11 and git. Idempotent: run it again after pulling.
 #   .tools/  a private virtualenv holding the pinned uv (a fast installer for the lockfiles)
-#   .venv/   the project environment, exactly as requirements-dev.txt (hash-pinned) says;
+#   .venv/   the project environment, exactly as requirements-dev.txt (hash-pinned) says,
+#            byte-compiled up front (preview start-up would otherwise recompile pulumi_aws);
 #            Pulumi's own `toolchain: pip` installs requirements.txt into the same .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,4 @@ if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version | cut -d' ' -f2)" != "
   .tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
 fi
 [ -x .venv/bin/python ] || .tools/bin/uv venv --quiet --python "$PYTHON" .venv
-.tools/bin/uv pip sync --quiet --require-hashes --python .venv/bin/python requirements-dev.txt
+.tools/bin/uv pip sync --quiet --require-hashes --compile-bytecode --python .venv/bin/python requirements-dev.txt

@@ -357,9 +357,12 @@ def test_without_git_sha_and_git_repository_the_error_names_gitsha(tmp_path: Pat
 
 
 def test_git_sha_defaults_to_head_of_the_context() -> None:
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip("the project is not a git checkout here (e.g. an exported tarball)")
+    head = done.stdout.strip()
     assert image_mod.resolve_git_sha(PROJECT_ROOT / "examples" / "orders-api", None) == head
 
 

@@ -454,9 +454,19 @@ def test_sample_service_uses_the_rendered_dockerfile_and_copies_its_props() -> N
 
 # --------------------------------------------------------------------------- properties
 
-_SEGMENT = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,7}", fullmatch=True)
-_NAME = st.from_regex(
-    r"[A-Z][A-Za-z0-9]{0,6}(\.[A-Z][a-z0-9]{0,5}){0,2}( [A-Z][a-z]{0,4})?", fullmatch=True
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_ALNUM = _UPPER + _LOWER + "0123456789"
+_SEGMENT = st.builds(
+    str.__add__, st.sampled_from(_UPPER + _LOWER), st.text(_ALNUM + "_-", max_size=7)
+)
+_WORD = st.builds(str.__add__, st.sampled_from(_UPPER), st.text(_ALNUM, max_size=6))
+# e.g. "Shop", "Shop.Api", "Orders.Api.Host", "My Api"
+_NAME = st.builds(
+    lambda first, dotted, spaced: first + "".join(f".{w}" for w in dotted) + spaced,
+    _WORD,
+    st.lists(_WORD, max_size=2),
+    st.sampled_from(["", " Api", " Svc"]),
 )
 
 
@@ -515,7 +525,7 @@ def _ancestors(path: str) -> set[str]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -232,7 +232,7 @@ _values = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.fixed_dictionaries(
         {"release": st.just(1)},

@@ -189,7 +189,7 @@ def _task_definitions(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     return task_def, draw(st.sampled_from(names))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(_task_definitions(), st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
 def test_swap_image_property_only_the_image_differs(
     case: tuple[dict[str, Any], str], hexdigest: str
@@ -1010,56 +1010,57 @@ BASE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("argv", "fragment"),
-    [
-        (
-            ["--engine", "ecs", "--family", "nope", *BASE],
-            "family: service 'orders-api' runs task definition family 'orders-api-stage', "
-            "not 'nope'",
-        ),
-        (
-            ["--engine", "ecs", "--family", FAMILY, *BASE[:2], "--service", "ghost", *BASE[4:]],
-            "service 'ghost' not found in cluster 'stage' "
-            "in account 123456789012 / region eu-west-1",
-        ),
-        (
-            ["--engine", "codedeploy", "--family", FAMILY, "--output-dir", "/tmp/x", *BASE],
-            "uses the ECS deployment controller, not CODE_DEPLOY; deploy it with --engine ecs",
-        ),
-        (
-            [
-                "--engine",
-                "ecs",
-                "--family",
-                FAMILY,
-                *BASE[:4],
-                "--image-uri",
-                "repo/orders-api:latest",
-                *BASE[6:],
-            ],
-            "not pinned by digest",
-        ),
-        (
-            ["--engine", "ecs", "--family", FAMILY, *BASE[:6], "--container", "web"],
-            "container: 'web' not found",
-        ),
-        (
-            ["--engine", "ecs", "--mode", "artifacts", "--family", FAMILY, *BASE],
-            "mode: 'artifacts' is not valid with --engine ecs",
-        ),
-        (["--engine", "codedeploy", "--family", FAMILY, *BASE], "output-dir is required"),
-    ],
-)
-def test_bad_input_exits_2_with_a_clear_message(
-    aws: None, monkeypatch: pytest.MonkeyPatch, argv: list[str], fragment: str
+BAD_INPUT_CASES: list[tuple[list[str], str]] = [
+    (
+        ["--engine", "ecs", "--family", "nope", *BASE],
+        "family: service 'orders-api' runs task definition family 'orders-api-stage', not 'nope'",
+    ),
+    (
+        ["--engine", "ecs", "--family", FAMILY, *BASE[:2], "--service", "ghost", *BASE[4:]],
+        "service 'ghost' not found in cluster 'stage' in account 123456789012 / region eu-west-1",
+    ),
+    (
+        ["--engine", "codedeploy", "--family", FAMILY, "--output-dir", "OUTPUT_DIR", *BASE],
+        "uses the ECS deployment controller, not CODE_DEPLOY; deploy it with --engine ecs",
+    ),
+    (
+        [
+            "--engine",
+            "ecs",
+            "--family",
+            FAMILY,
+            *BASE[:4],
+            "--image-uri",
+            "repo/orders-api:latest",
+            *BASE[6:],
+        ],
+        "not pinned by digest",
+    ),
+    (
+        ["--engine", "ecs", "--family", FAMILY, *BASE[:6], "--container", "web"],
+        "container: 'web' not found",
+    ),
+    (
+        ["--engine", "ecs", "--mode", "artifacts", "--family", FAMILY, *BASE],
+        "mode: 'artifacts' is not valid with --engine ecs",
+    ),
+    (["--engine", "codedeploy", "--family", FAMILY, *BASE], "output-dir is required"),
+]
+
+
+def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(
+    aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     ecs, _ = _seed_ecs()
-    code, events = _main(monkeypatch, ecs, argv)
-    assert code == 2
-    assert events[-1]["ok"] is False
-    assert fragment in events[-1]["error"]
+    for argv, fragment in BAD_INPUT_CASES:
+        argv = [str(tmp_path) if a == "OUTPUT_DIR" else a for a in argv]
+        code, events = _main(monkeypatch, ecs, argv)
+        assert code == 2, argv
+        assert events[-1]["ok"] is False
+        assert fragment in events[-1]["error"], (argv, events[-1]["error"])
     assert len(ecs.list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]) == 1
+    service = ecs.describe_services(cluster="stage", services=["orders-api"])["services"][0]
+    assert service["taskDefinition"].endswith(f"{FAMILY}:1")
 
 
 def test_family_not_found_names_family_account_and_region(aws: None) -> None:

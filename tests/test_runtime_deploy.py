@@ -1384,3 +1384,63 @@ def test_deploy_role_trust_policy_trusts_exactly_the_tooling_roles() -> None:
     for bad in ([], ["111111111111"], ["arn:aws:iam::111111111111:root"], ["*"]):
         with pytest.raises(PolicyError, match="trusted_role_arns"):
             deploy_role_trust_policy(bad)
+
+
+def test_locating_the_deployment_follows_list_pages() -> None:
+    client = boto3.client(
+        "ecs", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    after = dt.datetime(2025, 6, 2, tzinfo=dt.UTC)
+    base = {"cluster": "stage", "service": "orders-api", "createdAt": {"after": after}}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "list_service_deployments",
+            {"serviceDeployments": [], "nextToken": "page-2"},
+            base,
+        )
+        stub.add_response(
+            "list_service_deployments",
+            {
+                "serviceDeployments": [
+                    {
+                        "serviceDeploymentArn": SERVICE_DEPLOYMENT_ARN,
+                        "targetServiceRevisionArn": SERVICE_REVISION_ARN,
+                    }
+                ]
+            },
+            {**base, "nextToken": "page-2"},
+        )
+        stub.add_response(
+            "describe_service_revisions",
+            {
+                "serviceRevisions": [
+                    {"serviceRevisionArn": SERVICE_REVISION_ARN, "taskDefinition": ARN8}
+                ]
+            },
+            {"serviceRevisionArns": [SERVICE_REVISION_ARN]},
+        )
+        stub.add_response(
+            "describe_service_deployments",
+            _deployment("SUCCESSFUL"),
+            {"serviceDeploymentArns": [SERVICE_DEPLOYMENT_ARN]},
+        )
+        watch = deploy._EcsWatch(client, "stage", "orders-api", ARN8, after)
+        assert watch.poll().ok
+        assert watch.deployment_arn == SERVICE_DEPLOYMENT_ARN
+        stub.assert_no_pending_responses()
+
+
+def test_registration_that_did_not_keep_the_image_is_an_error() -> None:
+    described = _described()
+    request = deploy.swap_image(described["taskDefinition"], "app", NEW_IMAGE)
+    client = boto3.client(
+        "ecs", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    with Stubber(client) as stub:
+        stub.add_response(
+            "register_task_definition",
+            {"taskDefinition": {**described["taskDefinition"], "revision": 8}},  # old image
+            request,
+        )
+        with pytest.raises(deploy.DeployError, match="stored image .* for 'app', not"):
+            deploy.register_task_definition(client, request, "app", NEW_IMAGE)

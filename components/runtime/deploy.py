@@ -493,10 +493,11 @@ def register_task_definition(
     """Register ``request``; return the new revision's ARN after checking the image stuck."""
     response = ecs.register_task_definition(**request)
     task_def = response.get("taskDefinition") if isinstance(response, Mapping) else None
-    arn = task_def.get("taskDefinitionArn") if isinstance(task_def, Mapping) else None
+    if not isinstance(task_def, Mapping):
+        raise DeployError("RegisterTaskDefinition returned no taskDefinition")
+    arn = task_def.get("taskDefinitionArn")
     if not isinstance(arn, str) or not _TASK_DEFINITION_ARN.match(arn):
         raise DeployError(f"RegisterTaskDefinition returned no task-definition ARN: {arn!r}")
-    assert isinstance(task_def, Mapping)
     if task_def.get("family") != request["family"]:
         raise DeployError(
             f"RegisterTaskDefinition registered family {task_def.get('family')!r}, "
@@ -569,10 +570,20 @@ class _EcsWatch:
     deployment_arn: str | None = None
 
     def _locate(self) -> str | None:
-        response = self.ecs.list_service_deployments(
-            cluster=self.cluster, service=self.service, createdAt={"after": self.created_after}
-        )
-        briefs = [b for b in response.get("serviceDeployments") or [] if isinstance(b, Mapping)]
+        briefs: list[Mapping[str, Any]] = []
+        request: dict[str, Any] = {
+            "cluster": self.cluster,
+            "service": self.service,
+            "createdAt": {"after": self.created_after},
+        }
+        for _ in range(5):  # a few pages of deployments created in the last minutes
+            response = self.ecs.list_service_deployments(**request)
+            briefs += [
+                b for b in response.get("serviceDeployments") or [] if isinstance(b, Mapping)
+            ]
+            if not response.get("nextToken"):
+                break
+            request["nextToken"] = response["nextToken"]
         by_revision: dict[str, str] = {}
         for brief in briefs:
             revision = brief.get("targetServiceRevisionArn")

@@ -162,8 +162,23 @@ class Accounts(Model):
 class AdotConfig(Model):
     enabled: bool = False
     """Run the ADOT collector sidecar (OTLP → X-Ray). Default off."""
-    image: str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
-    """Collector image; pin it by digest in prod (the policy pack checks)."""
+    image: str | None = None
+    """Collector image pinned by digest (``…/aws-otel-collector@sha256:…``).
+    Required when enabled: every image in a task definition is pinned (policy pack)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> AdotConfig:
+        # One rule for digest references: the task-definition renderer's.
+        from components.render.task_definition import DIGEST_REF_RE
+
+        if self.enabled and not (self.image and DIGEST_REF_RE.match(self.image)):
+            raise _field_error(
+                "image",
+                self.image,
+                "must be the collector image pinned by digest (<repository>@sha256:<64 hex>) "
+                "when adot.enabled is true",
+            )
+        return self
 
 
 class ServiceConfig(Model):

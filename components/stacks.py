@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from components import config as config_mod
 from components import tags as tags_mod
-from components.render import iam, kms
+from components.render import iam
 
 #: What the tooling stack exports for the environment stacks (and nothing more).
 TOOLING_EXPORTS = (
@@ -93,7 +93,8 @@ def build_tooling(cfg: config_mod.ToolingConfig) -> None:
         description=f"{cfg.app.name}: pipeline artifacts, images and logs",
         enable_key_rotation=True,
         deletion_window_in_days=30,
-        policy=iam.to_json(kms.key_policy(cfg.account_id)),
+        # The key policy is one aws.kms.KeyPolicy owned by the pipeline (it adds the
+        # environment deploy roles); setting it here too would make two owners fight.
         tags=tags,
     )
     aws.kms.Alias("artifact-key-alias", name=names.kms_alias("artifacts"), target_key_id=key.key_id)
@@ -255,10 +256,12 @@ def main() -> None:
     """Entry point of the Pulumi program."""
     try:
         cfg = config_mod.load_from_pulumi()
+        # Components validate what only they can see (a VERSION file, the git commit) before
+        # they register anything, raising ConfigError too.
+        if isinstance(cfg, config_mod.ToolingConfig):
+            build_tooling(cfg)
+        else:
+            build_environment(cfg)
     except config_mod.ConfigError as exc:
-        # RunError: Pulumi prints the message without a traceback; nothing is registered.
+        # RunError: Pulumi prints the message without a traceback.
         raise pulumi.RunError("invalid configuration:\n  " + "\n  ".join(exc.problems)) from None
-    if isinstance(cfg, config_mod.ToolingConfig):
-        build_tooling(cfg)
-    else:
-        build_environment(cfg)

@@ -57,20 +57,20 @@ class OfflineMocks(pulumi.runtime.Mocks):
         self._stack_outputs = stack_outputs or (lambda _name: {})
 
     # ---- invokes ------------------------------------------------------------------------
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         token = args.token
         a = self.account_id
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             arn = f"arn:aws:iam::{a}:role/offline-preview"
-            return {"accountId": a, "arn": arn, "userId": "AROAOFFLINE", "id": a}, None
+            return {"accountId": a, "arn": arn, "userId": "AROAOFFLINE", "id": a}, []
         if token == "aws:index/getRegion:getRegion":
             r = self.region
-            return {"name": r, "region": r, "id": r, "endpoint": f"ec2.{r}.amazonaws.com"}, None
+            return {"name": r, "region": r, "id": r, "endpoint": f"ec2.{r}.amazonaws.com"}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abc"]
-            return {"names": names, "zoneIds": [f"z{n}" for n in names], "id": self.region}, None
+            return {"names": names, "zoneIds": [f"z{n}" for n in names], "id": self.region}, []
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             registry = str(args.args.get("registryId") or a)
             return {
@@ -83,7 +83,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "registryId": registry,
                 "userName": "AWS",
             }, []  # failures: a list (the mock monitor iterates it; None crashes)
-        return {}, None
+        return {}, []
 
     # ---- resources ----------------------------------------------------------------------
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
@@ -97,7 +97,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if not args.custom and not token.startswith("awsx:"):
             return "", {}
         handler = _HANDLERS.get(token)
-        state = dict(inputs)
+        # Components implemented by a provider (awsx) return their outputs, not their inputs.
+        state = {} if token.startswith("awsx:") else dict(inputs)
         rid = f"{name}-{_h(token, name, n=7)}"
         if handler is not None:
             rid, extra = handler(self, name, inputs)
@@ -238,13 +239,23 @@ def _tg(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, A
 
 @handles("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 def _listener(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    arn = m.arn("elasticloadbalancing", f"listener/app/{name}/{_h('l', name, n=16)}")
+    # listener/app/<lb-name>/<lb-id>/<listener-id>, like the real thing.
+    lb_arn = str(i.get("loadBalancerArn") or "")
+    lb_part = lb_arn.split(":loadbalancer/", 1)[-1] if ":loadbalancer/" in lb_arn else ""
+    if not lb_part:
+        lb_part = f"app/{name}/{_h('lb', name, n=16)}"
+    arn = m.arn("elasticloadbalancing", f"listener/{lb_part}/{_h('l', name, n=16)}")
     return arn, {"arn": arn, **_tags_all(i)}
 
 
 @handles("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
 def _rule(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    arn = m.arn("elasticloadbalancing", f"listener-rule/app/{name}/{_h('r', name, n=16)}")
+    # listener-rule/app/<lb-name>/<lb-id>/<listener-id>/<rule-id>
+    listener = str(i.get("listenerArn") or "")
+    part = listener.split(":listener/", 1)[-1] if ":listener/" in listener else ""
+    if not part:
+        part = f"app/{name}/{_h('lb', name, n=16)}/{_h('l', name, n=16)}"
+    arn = m.arn("elasticloadbalancing", f"listener-rule/{part}/{_h('r', name, n=16)}")
     return arn, {"arn": arn, **_tags_all(i)}
 
 

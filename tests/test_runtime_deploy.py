@@ -1442,5 +1442,5 @@ def test_registration_that_did_not_keep_the_image_is_an_error() -> None:
             {"taskDefinition": {**described["taskDefinition"], "revision": 8}},  # old image
             request,
         )
-        with pytest.raises(deploy.DeployError, match="stored image .* for 'app', not"):
+        with pytest.raises(deploy.DeployError, match=r"stored image .* for 'app', not"):
             deploy.register_task_definition(client, request, "app", NEW_IMAGE)

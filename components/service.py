@@ -140,14 +140,9 @@ def task_spec(args: BlueGreenFargateServiceArgs, image: str) -> td.TaskDefinitio
         else None
     )
     adot = None
-    if svc.adot.enabled:
-        if _DIGEST_PINNED.search(svc.adot.image):
-            adot = td.AdotSidecar(image=svc.adot.image)
-        else:
-            pulumi.log.warn(
-                f"dotnet-delivery:service.adot.image: {svc.adot.image!r} is not pinned by "
-                "digest (…@sha256:<64 hex>); the ADOT sidecar is left out until it is"
-            )
+    if svc.adot.enabled and svc.adot.image:
+        # config.py guarantees a digest-pinned image when the sidecar is enabled.
+        adot = td.AdotSidecar(image=svc.adot.image)
     return td.TaskDefinitionSpec(
         service_name=args.names.container,
         environment_name=args.environment,
@@ -734,7 +729,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
         )
-        if a.service.adot.enabled and _DIGEST_PINNED.search(a.service.adot.image):
+        if a.service.adot.enabled and a.service.adot.image:
             aws.iam.RolePolicy(
                 self._r("task-policy"),
                 role=self.task_role.id,

@@ -26,6 +26,7 @@ from rich.tree import Tree
 
 from components import config as config_mod
 from components.render import timeline
+from components.stacks import InvalidConfiguration
 from components.testing.engine import (
     PROJECT_ROOT,
     StackFileError,
@@ -89,7 +90,7 @@ def build_report(
         return EXIT_CONFIG, {}, exc.problems
     try:
         recording = render(stack, project_dir=project_dir, stack_file=stack_file)
-    except config_mod.ConfigError as exc:
+    except (config_mod.ConfigError, InvalidConfiguration) as exc:
         return EXIT_CONFIG, {}, exc.problems
     siblings = _siblings(cfg, project_dir)
     problems = []

@@ -252,6 +252,14 @@ def build_environment(cfg: config_mod.EnvironmentConfig) -> None:
     _environment_budget(ctx)
 
 
+class InvalidConfiguration(pulumi.RunError):
+    """A configuration problem: Pulumi prints a RunError's message without a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
 def main() -> None:
     """Entry point of the Pulumi program."""
     try:
@@ -264,4 +272,4 @@ def main() -> None:
             build_environment(cfg)
     except config_mod.ConfigError as exc:
         # RunError: Pulumi prints the message without a traceback.
-        raise pulumi.RunError("invalid configuration:\n  " + "\n  ".join(exc.problems)) from None
+        raise InvalidConfiguration(exc.problems) from None

@@ -465,6 +465,20 @@ def test_policies_see_the_sdk_proxy_options_provider_and_stack_links() -> None:
     assert violations == [Violation("stack-spy", "advisory", listener["urn"], "stack finding")]
 
 
+def test_engine_secret_objects_reach_policies_as_their_values() -> None:
+    secret = {
+        "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+        "value": "hunter2",
+    }
+    task = resource(
+        "aws:codebuild/project:Project",
+        {"environment": {"environmentVariables": [{"name": "DB_PASSWORD", "value": secret}]}},
+        "build",
+    )
+    violations = [v for v in evaluate([task]) if v.policy == "account-local-secrets"]
+    assert len(violations) == 1 and "'DB_PASSWORD'" in violations[0].message
+
+
 def test_foreign_policies_skip_the_stack_providers_and_components() -> None:
     judged: list[str] = []
     policy = ResourceValidationPolicy(

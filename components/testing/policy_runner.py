@@ -14,9 +14,10 @@ It reproduces what the CLI and the policy SDK do, so a policy behaves here exact
   (:class:`PolicyConfigError` lists every problem) and handed to the policy as CrossGuard
   does (numbers as floats, ``enforcementLevel`` removed). ``disabled`` policies do not run.
 * **props**: inputs are converted as the gRPC ``Struct`` converts them (integers become
-  floats), deserialized with the SDK's ``deserialize_properties`` and wrapped in the SDK's
-  ``unknown_checking_proxy``; :data:`UNKNOWN` anywhere in the inputs becomes the SDK's
-  unknown-string sentinel, so reading it raises ``UnknownValueError`` as during a preview.
+  floats), engine signature objects (secrets, assets) are deserialized by the SDK, and the
+  result is wrapped in the SDK's ``unknown_checking_proxy``; :data:`UNKNOWN` anywhere in
+  the inputs becomes the SDK's unknown-string sentinel, so reading it raises
+  ``UnknownValueError`` as during a preview.
 * **outcomes**: ``report_violation`` → :class:`Violation` (a ``remediate``-level policy
   reports ``mandatory``, as the SDK does); ``UnknownValueError`` or ``args.not_applicable()``
   → :class:`NotApplicable` (neither a violation nor a crash); any other exception is a bug in
@@ -56,7 +57,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.deserialize import SPECIAL_SIG_KEY, _deserialize_property
 from pulumi_policy.policy import _NotApplicableError as _NotApplicable  # args.not_applicable()
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
@@ -297,7 +298,9 @@ def _schema_problems(schema: Mapping[str, Any], value: Any, path: str) -> list[s
 
 
 def _struct(value: Any) -> Any:
-    """A value as it comes out of a protobuf ``Struct`` (every number a float)."""
+    """A value as the policy SDK sees it after gRPC: every number a float (protobuf ``Struct``),
+    :data:`UNKNOWN` as the unknown sentinel, and secrets, assets and archives (the engine's
+    signature objects) deserialized by the SDK's own ``_deserialize_property``."""
     if value is UNKNOWN:
         return UNKNOWN_STRING_VALUE
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -307,18 +310,43 @@ def _struct(value: Any) -> Any:
     if isinstance(value, float):
         return value
     if isinstance(value, Mapping):
-        return {str(k): _struct(v) for k, v in value.items()}
+        converted = {str(k): _struct(v) for k, v in value.items()}
+        return _deserialize_property(converted) if SPECIAL_SIG_KEY in converted else converted
     if isinstance(value, (list, tuple)):
         return [_struct(v) for v in value]
-    return value  # assets and archives pass through as the SDK deserializes them
+    return value  # assets and archives already as objects pass through
 
 
 # --------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------
 def _props(raw: Any) -> Mapping[str, Any]:
-    wired = _struct(raw) if isinstance(raw, Mapping) else {}
-    return unknown_checking_proxy(deserialize_properties(wired))
+    """Props exactly as CrossGuard hands them over: the SDK's unknown-checking proxy."""
+    return unknown_checking_proxy(_struct(raw) if isinstance(raw, Mapping) else {})
+
+
+class _LazyProps(Mapping[str, Any]):
+    """A stack resource's props, proxied on first use (a stack policy reads few resources)."""
+
+    __slots__ = ("_built", "_raw")
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._built: Mapping[str, Any] | None = None
+
+    def _target(self) -> Mapping[str, Any]:
+        if self._built is None:
+            self._built = _props(self._raw)
+        return self._built
+
+    def __getitem__(self, key: str) -> Any:
+        return self._target()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._target())
+
+    def __len__(self) -> int:
+        return len(self._target())
 
 
 def _option(options: Mapping[str, Any], camel: str, snake: str, default: Any) -> Any:
@@ -442,7 +470,7 @@ def _evaluate(
     skipped: list[NotApplicable] = []
     providers: dict[str, PolicyProviderResource | None] = {}
     by_urn = {str(r.get("urn")): r for r in resources if r.get("urn")}
-    proxied: dict[int, Mapping[str, Any]] = {}
+    prepared: dict[int, tuple[Mapping[str, Any], PolicyResourceOptions]] = {}
 
     def urn_of(resource: Mapping[str, Any]) -> str:
         urn = resource.get("urn")
@@ -501,8 +529,8 @@ def _evaluate(
         urn = urn_of(resource)
         name = str(resource.get("name", ""))
         props = _props(resource.get("inputs"))
-        proxied[id(resource)] = props
         opts = _options(resource)
+        prepared[id(resource)] = (props, opts)
         provider = provider_of(resource)
         for policy, settings in chosen:
             level = _level_name(settings.level)
@@ -530,7 +558,7 @@ def _evaluate(
                 raise PolicyCrash(f"policy '{policy.name}' crashed on {urn}: {exc!r}") from exc
 
     if stack_policies:
-        stack_resources = _stack_resources(resources, proxied, urn_of, provider_of)
+        stack_resources = _stack_resources(resources, prepared, urn_of, provider_of)
         for policy, settings in stack_policies:
             level = _level_name(settings.level)
 
@@ -556,27 +584,34 @@ def _evaluate(
 
 def _stack_resources(
     resources: Sequence[Mapping[str, Any]],
-    proxied: Mapping[int, Mapping[str, Any]],
+    prepared: Mapping[int, tuple[Mapping[str, Any], PolicyResourceOptions]],
     urn_of: Any,
     provider_of: Any,
 ) -> list[PolicyResource]:
-    """Every resource as CrossGuard hands it to a stack policy, parents and deps linked."""
+    """Every resource as CrossGuard hands it to a stack policy, parents and deps linked.
+
+    Props are the outputs over the inputs (the engine hands stack policies the resources'
+    state), reusing the resource pass's proxy when there are no outputs.
+    """
     built: list[tuple[PolicyResource, Mapping[str, Any]]] = []
     by_urn: dict[str, PolicyResource] = {}
     for resource in resources:
         outputs = resource.get("outputs")
+        known = prepared.get(id(resource))
+        props: Mapping[str, Any]
         if isinstance(outputs, Mapping) and outputs:
             inputs = resource.get("inputs")
-            merged = {**(inputs if isinstance(inputs, Mapping) else {}), **outputs}
-            props = _props(merged)
+            props = _LazyProps({**(inputs if isinstance(inputs, Mapping) else {}), **outputs})
+        elif known is not None:
+            props = known[0]
         else:
-            props = proxied.get(id(resource)) or _props(resource.get("inputs"))
+            props = _LazyProps(resource.get("inputs"))
         item = PolicyResource(
             str(resource.get("type", "")),
             props,
             urn_of(resource),
             str(resource.get("name", "")),
-            _options(resource),
+            known[1] if known is not None else _options(resource),
             provider_of(resource),
             None,
             [],

@@ -12,6 +12,7 @@ environment resources by the deterministic names in :mod:`components.naming`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -156,7 +157,6 @@ def _environment_deploy_role(ctx: EnvironmentContext) -> None:
     """The deploy role trusted only by the tooling pipeline role (none in single-account
     mode). Exports deployRoleArn."""
     from components import naming as naming_mod
-    from components import service as service_mod
 
     cfg = ctx.cfg
     if cfg.accounts.single_account or cfg.account_id == cfg.accounts.tooling:
@@ -187,18 +187,44 @@ def _environment_deploy_role(ctx: EnvironmentContext) -> None:
         "deploy-role-policy",
         role=role.id,
         policy=pulumi.Output.from_input(ctx.tooling.get_output("artifactKeyArn")).apply(
-            lambda key: iam.to_json(
-                service_mod.deploy_role_policy(
-                    names=names,
-                    account_id=cfg.account_id,
-                    region=cfg.region,
-                    engine=cfg.deployment.engine,
-                    artifact_key_arn=key or None,
-                )
-            )
+            lambda key: iam.to_json(_deploy_role_policy(cfg, artifact_key_arn=key or None))
         ),
     )
     pulumi.export("deployRoleArn", role.arn)
+
+
+def _deploy_role_policy(
+    cfg: config_mod.EnvironmentConfig, *, artifact_key_arn: str | None
+) -> dict[str, Any]:
+    """The deploy role's permissions: exactly what components/runtime/deploy.py and
+    migrate.py do in this environment, scoped by the deterministic names."""
+    from components import naming as naming_mod
+    from components import service as service_mod
+    from components.render import iam_deploy
+
+    names = cfg.names
+    d = cfg.deployment
+    codedeploy = d.engine == "codedeploy"
+    choice = service_mod.codedeploy_choice(d, name_prefix=names.prefix) if codedeploy else None
+    role_arns = [
+        naming_mod.role_arn(names.execution_role, account_id=cfg.account_id),
+        naming_mod.role_arn(names.task_role, account_id=cfg.account_id),
+    ]
+    return iam_deploy.deploy_role_policy(
+        region=cfg.region,
+        account_id=cfg.account_id,
+        cluster=names.cluster,
+        service=names.ecs_service,
+        task_family=names.task_family,
+        pass_role_arns=role_arns,
+        engine=d.engine,
+        codedeploy_application=names.codedeploy_application if codedeploy else None,
+        codedeploy_group=names.codedeploy_group if codedeploy else None,
+        codedeploy_configs=[choice.deployment_config_name] if choice else [],
+        migration_family=names.migration_family if cfg.migration.enabled else None,
+        migration_pass_role_arns=role_arns if cfg.migration.enabled else [],
+        artifact_key_arn=artifact_key_arn,
+    )
 
 
 def _environment_budget(ctx: EnvironmentContext) -> None:

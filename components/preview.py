@@ -42,10 +42,7 @@ EXIT_CONFIG = 2
 
 
 def _violations(recording: Recording) -> list[dict[str, Any]]:
-    try:
-        from components.testing.policy_runner import evaluate
-    except ImportError:  # pragma: no cover - TEMPORARY until the policy pack lands
-        return []
+    from components.testing.policy_runner import evaluate
 
     resources = [r.to_dict() for r in recording.resources]
     return [

@@ -415,6 +415,10 @@ class AdotSidecar:
     memory_mib: int = 256
     log_stream_prefix: str = "otel"
     essential: bool = False
+    #: Run as a non-root uid. The collector image's own user is ``aoc`` (uid 10001); setting
+    #: it explicitly makes the task definition say so (the policy pack cannot see an image's
+    #: USER). Not verified against the image here (no registry access): check on upgrade.
+    user: str = "10001"
 
     def __post_init__(self) -> None:
         repository, _ = parse_digest_ref(self.image, field_name="adot.image")
@@ -643,6 +647,7 @@ def _adot_container(spec: TaskDefinitionSpec, adot: AdotSidecar) -> dict[str, An
         "name": ADOT_CONTAINER_NAME,
         "image": adot.image,
         "essential": adot.essential,
+        "user": adot.user,
         "cpu": adot.cpu,
         "memory": adot.memory_mib,
         "environment": [{"name": "AWS_REGION", "value": spec.region}],

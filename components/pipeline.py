@@ -4,8 +4,9 @@ Stages come from :func:`components.render.pipeline_stages.layout` (Source → Bu
 per environment [Approval] → [Migrate] → Deploy → [test]). Deploy, migrate and test actions are
 CodeBuild actions on three small projects sharing one service role, the *deployer* role; they
 run ``components/runtime/deploy.py`` / ``migrate.py``, shipped as objects in the artifact bucket.
-The deploy buildspec picks the engine from the service's ``deploymentController.type``
-(CODE_DEPLOY → ``--engine codedeploy --mode create-deployment``, else ``--engine ecs``).
+The deploy buildspec runs ``deploy.py --engine auto``, which picks the engine from the
+service's ``deploymentController.type`` (CODE_DEPLOY → a CodeDeploy deployment on the
+deterministic application/group, ECS → UpdateService; EXTERNAL is refused).
 
 Cross-account: the deployer role is the only principal that assumes the environment deploy
 roles (``sts:AssumeRole`` on exactly their ARNs), so **``pipelineRoleArn`` exports the deployer

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -186,3 +190,105 @@ def test_bucket_policy_tls_only_and_readers() -> None:
     others = doc["Statement"][1]
     assert others["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == ["arn:r1", "arn:r2"]
     assert iam.to_json(doc)  # serialisable
+
+
+# --------------------------------------------------------------------------------------
+# Inline buildspecs of the deploy / migrate / test projects
+# --------------------------------------------------------------------------------------
+SHELLCHECK = Path(sys.executable).parent / "shellcheck"
+
+
+def _commands(buildspec: str) -> list[str]:
+    return list(json.loads(buildspec)["phases"]["build"]["commands"])
+
+
+def _script(commands: list[str]) -> str:
+    # CodeBuild runs a phase's commands in one bash session (as_deploy_role stays defined).
+    return "#!/bin/bash\n" + "\n".join(commands) + "\n"
+
+
+BUILDSPECS = {
+    "deploy": ps.deploy_buildspec(bucket="artifacts-bucket", script_key="tools/deploy.py"),
+    "migrate": ps.migrate_buildspec(bucket="artifacts-bucket", script_key="tools/migrate.py"),
+    "test": ps.test_buildspec(report_group_arn="arn:aws:codebuild:eu-west-1:1:report-group/r"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDSPECS))
+def test_buildspec_commands_pass_shellcheck(name: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.sh"
+    path.write_text(_script(_commands(BUILDSPECS[name])), encoding="utf-8")
+    result = subprocess.run(
+        [str(SHELLCHECK), "--shell=bash", "--severity=style", "--format=gcc", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _deploy_argv(env: dict[str, str], tmp_path: Path) -> list[str]:
+    """The argv deploy.py receives when the deploy command runs with the action's variables
+    (bash expands it; python3 is a function that prints its arguments)."""
+    (command,) = [c for c in _commands(BUILDSPECS["deploy"]) if c.startswith("python3 ")]
+    script = tmp_path / "run.sh"
+    script.write_text(
+        "python3() { printf '%s\\0' \"$@\"; }\n" + f"DETAIL=./imageDetail.json\n{command}\n",
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        ["bash", str(script)],
+        env={"PATH": os.environ["PATH"], "AWS_REGION": "eu-west-1", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split("\0")[:-1]
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names(
+    single: bool, tmp_path: Path
+) -> None:
+    from components import naming
+    from components.runtime import deploy
+
+    role = None if single else "arn:aws:iam::222222222222:role/orders-api-stage-deploy"
+    n = naming.Names("orders-api", "stage")
+    env = _env(
+        "stage",
+        deploy_role_arn=role,
+        cluster=n.cluster,
+        ecs_service=n.ecs_service,
+        task_family=n.task_family,
+        container=n.container,
+        codedeploy_application=n.codedeploy_application,
+        codedeploy_group=n.codedeploy_group,
+    )
+    action = next(a for a in ps.actions(ps.layout(_spec([env]))) if a.name == "DeployStage")
+    variables = {
+        v["name"]: v["value"] for v in json.loads(action.configuration["EnvironmentVariables"])
+    }
+    argv = _deploy_argv(variables, tmp_path)
+    assert argv[0] == "/tmp/deploy.py"
+    args = deploy.parse_args(argv[1:])
+    assert args.engine == "auto" and args.mode is None
+    assert (args.cluster, args.service, args.family, args.container) == (
+        n.cluster,
+        n.ecs_service,
+        n.task_family,
+        n.container,
+    )
+    # auto + CODE_DEPLOY defaults to create-deployment, which needs exactly these names
+    assert (args.codedeploy_app, args.codedeploy_group) == (
+        n.codedeploy_application,
+        n.codedeploy_group,
+    )
+    assert deploy.resolve_mode(args, "codedeploy", detected_from="CODE_DEPLOY") == (
+        "create-deployment"
+    )
+    assert deploy.resolve_mode(args, "ecs", detected_from="ECS") == "update-service"
+    assert args.role_arn == role and args.region == "eu-west-1"
+    assert str(args.image_detail_file) == "imageDetail.json"
+    # the engine is no longer picked in shell
+    assert "describe-services" not in BUILDSPECS["deploy"]

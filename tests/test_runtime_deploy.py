@@ -1444,3 +1444,216 @@ def test_registration_that_did_not_keep_the_image_is_an_error() -> None:
         )
         with pytest.raises(deploy.DeployError, match=r"stored image .* for 'app', not"):
             deploy.register_task_definition(client, request, "app", NEW_IMAGE)
+
+
+# ------------------------------------------------------------------------------------------
+# --engine auto: the engine follows the service's deployment controller
+# ------------------------------------------------------------------------------------------
+
+
+def _record_calls(*clients: Any) -> list[str]:
+    """``service:Operation`` of every API call the clients make (moto'd or stubbed)."""
+    calls: list[str] = []
+
+    def hook(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.endpoint_prefix}:{model.name}")
+
+    for client in clients:
+        client.meta.events.register("provide-client-params", hook)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("svc", "controller", "engine"),
+    [
+        ({"deploymentController": {"type": "CODE_DEPLOY"}}, "CODE_DEPLOY", "codedeploy"),
+        ({"deploymentController": {"type": "ECS"}}, "ECS", "ecs"),
+        ({"deploymentController": {}}, "ECS", "ecs"),
+        ({}, "ECS", "ecs"),  # DescribeServices omits the controller: the default, ECS
+    ],
+)
+def test_controller_to_engine(svc: dict[str, Any], controller: str, engine: str) -> None:
+    assert deploy.controller_of(svc) == controller
+    assert deploy.engine_for_controller(controller, service="s", cluster="c") == engine
+
+
+def test_external_controller_is_refused_with_the_reason() -> None:
+    with pytest.raises(deploy.InputError) as err:
+        deploy.engine_for_controller("EXTERNAL", service="orders-api", cluster="stage")
+    assert err.value.exit_code == 2
+    assert (
+        "service 'orders-api' in cluster 'stage' uses the EXTERNAL deployment controller; "
+        "deploy.py deploys only services on ['CODE_DEPLOY', 'ECS']"
+    ) in str(err.value)
+
+
+def test_auto_on_a_code_deploy_service_creates_a_codedeploy_deployment(aws: None) -> None:
+    from moto.codedeploy.models import codedeploy_backends
+
+    from components.render.iam import actions_of
+
+    ecs, old_arn = _seed_ecs("CODE_DEPLOY")
+    cd = _seed_codedeploy()
+    calls = _record_calls(ecs, cd)
+    backend = codedeploy_backends[ACCOUNT][REGION]
+    t = FakeTime()
+
+    def sleep(seconds: float) -> None:
+        t.sleep(seconds)
+        for deployment in backend.deployments.values():
+            deployment.status = "Succeeded"
+
+    events: list[dict[str, Any]] = []
+    result = deploy.run(
+        _args(
+            "--engine", "auto",
+            "--codedeploy-app", "orders-api-stage", "--codedeploy-group", "orders-api-stage",
+        ),
+        session=FakeSession({"ecs": ecs, "codedeploy": cd, "sts": boto3.client("sts")}),
+        clock=t.clock,
+        sleep=sleep,
+        emit=events.append,
+    )  # fmt: skip
+    new_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{FAMILY}:2"
+    assert result["ok"] and result["engine"] == "codedeploy"
+    assert result["mode"] == "create-deployment" and result["state"] == "Succeeded"
+    assert events[0] == {
+        "event": "engine",
+        "controller": "CODE_DEPLOY",
+        "engine": "codedeploy",
+        "mode": "create-deployment",
+    }
+    info = cd.get_deployment(deploymentId=result["deployment"])["deploymentInfo"]
+    assert (info["applicationName"], info["deploymentGroupName"]) == ("orders-api-stage",) * 2
+    appspec = yaml.safe_load(info["revision"]["appSpecContent"]["content"])
+    assert appspec["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"] == new_arn
+    # CodeDeploy shifts the traffic: the service itself is not updated
+    service = ecs.describe_services(cluster="stage", services=["orders-api"])["services"][0]
+    assert service["taskDefinition"] == old_arn
+    assert "ecs:UpdateService" not in calls and "codedeploy:CreateDeployment" in calls
+    # a CODE_DEPLOY environment's deploy role allows every call auto made
+    assert set(calls) - set(actions_of(_policy("codedeploy"))) == set()
+
+
+def test_auto_on_an_ecs_service_updates_the_service(aws: None) -> None:
+    from components.render.iam import actions_of
+
+    ecs, old_arn = _seed_ecs("ECS")
+    stubbed = boto3.client("ecs", region_name=REGION)
+    calls = _record_calls(ecs, stubbed)
+    new_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{FAMILY}:2"
+    events: list[dict[str, Any]] = []
+    t = FakeTime()
+    with Stubber(stubbed) as stub:
+        stub.add_response(
+            "list_service_deployments",
+            {
+                "serviceDeployments": [
+                    {
+                        "serviceDeploymentArn": SERVICE_DEPLOYMENT_ARN,
+                        "targetServiceRevisionArn": SERVICE_REVISION_ARN,
+                    }
+                ]
+            },
+            {"cluster": "stage", "service": "orders-api", "createdAt": {"after": ANY}},
+        )
+        stub.add_response(
+            "describe_service_revisions",
+            {
+                "serviceRevisions": [
+                    {"serviceRevisionArn": SERVICE_REVISION_ARN, "taskDefinition": new_arn}
+                ]
+            },
+            {"serviceRevisionArns": [SERVICE_REVISION_ARN]},
+        )
+        stub.add_response(
+            "describe_service_deployments",
+            _deployment("SUCCESSFUL"),
+            {"serviceDeploymentArns": [SERVICE_DEPLOYMENT_ARN]},
+        )
+        # the pipeline passes the CodeDeploy names for every environment; ecs ignores them
+        result = deploy.run(
+            _args(
+                "--engine", "auto",
+                "--codedeploy-app", "orders-api-stage", "--codedeploy-group", "orders-api-stage",
+            ),
+            session=FakeSession({"ecs": SplitEcs(ecs, stubbed), "sts": boto3.client("sts")}),
+            clock=t.clock,
+            sleep=t.sleep,
+            emit=events.append,
+        )  # fmt: skip
+        stub.assert_no_pending_responses()
+    assert result["ok"] and result["engine"] == "ecs" and result["mode"] == "update-service"
+    assert result["taskDefinition"] == new_arn != old_arn
+    assert events[0]["event"] == "engine" and events[0]["controller"] == "ECS"
+    service = ecs.describe_services(cluster="stage", services=["orders-api"])["services"][0]
+    assert service["taskDefinition"] == new_arn
+    assert not [c for c in calls if c.startswith("codedeploy:")]
+    # an ECS environment's deploy role allows every call auto made
+    assert set(calls) - set(actions_of(_policy("ecs"))) == set()
+
+
+def test_auto_treats_a_service_without_a_controller_as_ecs() -> None:
+    client = boto3.client(
+        "ecs", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    events: list[dict[str, Any]] = []
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_services",
+            {"services": [{"status": "ACTIVE", "taskDefinition": ARN8}], "failures": []},
+            {"cluster": "stage", "services": ["orders-api"]},
+        )
+        stub.add_client_error(
+            "describe_task_definition", "ClientException", "Unable to describe task definition."
+        )
+        with pytest.raises(deploy.InputError, match="task definition family 'orders-api-stage'"):
+            deploy.run(
+                _args("--engine", "auto"),
+                session=FakeSession({"ecs": client}),
+                emit=events.append,
+            )
+    assert events == [
+        {"event": "engine", "controller": "ECS", "engine": "ecs", "mode": "update-service"}
+    ]
+
+
+def test_auto_refuses_external_and_codedeploy_without_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    cases = [
+        (
+            "EXTERNAL",
+            ["--engine", "auto"],
+            "uses the EXTERNAL deployment controller; deploy.py deploys only services on",
+        ),
+        (  # an explicit engine gets the same reason, not a wrong "use --engine ecs" hint
+            "EXTERNAL",
+            ["--engine", "ecs"],
+            "uses the EXTERNAL deployment controller; deploy.py deploys only services on",
+        ),
+        (
+            "CODE_DEPLOY",
+            ["--engine", "auto"],
+            "codedeploy-app and codedeploy-group are required with --mode create-deployment "
+            "(with --engine auto (service 'orders-api' uses the CODE_DEPLOY deployment "
+            "controller, so the engine is codedeploy))",
+        ),
+        (
+            "ECS",
+            ["--engine", "auto", "--mode", "artifacts"],
+            "mode: 'artifacts' is not valid with --engine auto (service 'orders-api' uses the "
+            "ECS deployment controller, so the engine is ecs); use one of ['update-service']",
+        ),
+    ]
+    for controller, engine_args, fragment in cases:
+        with mock_aws():  # a fresh account per case
+            ecs, arn = _seed_ecs(controller)
+            code, events = _main(monkeypatch, ecs, [*engine_args, "--family", FAMILY, *BASE])
+            assert code == 2, (controller, engine_args)
+            assert events[-1]["ok"] is False
+            assert fragment in events[-1]["error"], (controller, events[-1]["error"])
+            assert ecs.list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"] == [arn]

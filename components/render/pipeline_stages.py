@@ -359,21 +359,18 @@ def _buildspec(commands: Sequence[str], *, reports: dict[str, Any] | None = None
 
 
 def deploy_buildspec(*, bucket: str, script_key: str) -> str:
-    """Detect the engine from the service's deployment controller, then run deploy.py."""
+    """Run deploy.py with ``--engine auto``: it reads the service's deployment controller and
+    takes the CodeDeploy path (the deterministic application/group names are passed for every
+    environment) or the native ECS path. The tooling stack never knows an environment's engine.
+    """
     return _buildspec(
         [
             f'aws s3 cp "s3://{bucket}/{script_key}" /tmp/deploy.py',
             'DETAIL="$(find . -name imageDetail.json -print | sort | head -n 1)"',
             'test -n "$DETAIL" || { echo "no imageDetail.json in BuildOutput" >&2; exit 2; }',
-            'CONTROLLER="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
-            '--services "$ECS_SERVICE" --query "services[0].deploymentController.type" '
-            '--output text)"',
-            'if [ "$CONTROLLER" = "CODE_DEPLOY" ]; then '
-            'ENGINE_ARGS="--engine codedeploy --mode create-deployment '
-            '--codedeploy-app $CODEDEPLOY_APP --codedeploy-group $CODEDEPLOY_GROUP"; '
-            'else ENGINE_ARGS="--engine ecs"; fi',
-            'python3 /tmp/deploy.py $ENGINE_ARGS --family "$TASK_FAMILY" '
+            'python3 /tmp/deploy.py --engine auto --family "$TASK_FAMILY" '
             '--cluster "$CLUSTER" --service "$ECS_SERVICE" --container "$CONTAINER" '
+            '--codedeploy-app "$CODEDEPLOY_APP" --codedeploy-group "$CODEDEPLOY_GROUP" '
             f'--image-detail-file "$DETAIL" --region "$AWS_REGION" {ROLE_ARG}',
         ]
     )

@@ -9,7 +9,11 @@ refreshed for long waits), without it it works in the current account (single-ac
    Pulumi last wrote (CPU, env vars, secrets ...), with its tags.
 2. :func:`swap_image` - the ``RegisterTaskDefinition`` input that differs from that revision
    only in one container's image, pinned by digest.
-3. Hand it to the engine:
+3. Hand it to the engine (``--engine auto`` first reads the service's
+   ``deploymentController.type`` with ``DescribeServices``: ``CODE_DEPLOY`` -> codedeploy,
+   ``ECS`` or absent -> ecs, ``EXTERNAL`` -> refused; the default mode is then the one that
+   deploys from this step, ``create-deployment`` / ``update-service``; this is how the pipeline
+   runs it, since the tooling stack cannot know an environment's engine):
 
    * ``--engine codedeploy --mode artifacts`` (default): write ``taskdef.json`` (image
      placeholder ``<IMAGE1_NAME>``), ``appspec.yaml`` (``<TASK_DEFINITION>`` placeholder) and
@@ -95,6 +99,15 @@ ECS_STOPPABLE = frozenset({"PENDING", "IN_PROGRESS"})
 CODEDEPLOY_SUCCEEDED = frozenset({"Succeeded"})
 CODEDEPLOY_FAILED = frozenset({"Failed", "Stopped"})
 CODEDEPLOY_IN_PROGRESS = frozenset({"Created", "Queued", "InProgress", "Baking", "Ready"})
+
+#: ``deploymentController.type`` -> engine (``DescribeServices`` omits the controller for a
+#: service created without one, which is ``ECS``). ``EXTERNAL`` has no engine here.
+ENGINE_BY_CONTROLLER = {"CODE_DEPLOY": "codedeploy", "ECS": "ecs"}
+CONTROLLER_BY_ENGINE = {engine: controller for controller, engine in ENGINE_BY_CONTROLLER.items()}
+ENGINE_MODES = {"codedeploy": ("artifacts", "create-deployment"), "ecs": ("update-service",)}
+DEFAULT_MODE = {"codedeploy": "artifacts", "ecs": "update-service"}
+#: Under ``--engine auto`` the default mode is the one that deploys from this step.
+AUTO_DEFAULT_MODE = {"codedeploy": "create-deployment", "ecs": "update-service"}
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -513,10 +526,30 @@ def register_task_definition(
     return arn
 
 
+def controller_of(svc: Mapping[str, Any]) -> str:
+    """The service's ``deploymentController.type`` (``ECS`` when DescribeServices omits it)."""
+    controller = (svc.get("deploymentController") or {}).get("type") or "ECS"
+    return str(controller)
+
+
+def engine_for_controller(controller: str, *, service: str, cluster: str) -> str:
+    """``codedeploy`` for ``CODE_DEPLOY``, ``ecs`` for ``ECS``; anything else is refused."""
+    engine = ENGINE_BY_CONTROLLER.get(controller)
+    if engine is None:
+        raise InputError(
+            f"service {service!r} in cluster {cluster!r} uses the {controller} deployment "
+            f"controller; deploy.py deploys only services on {sorted(ENGINE_BY_CONTROLLER)} "
+            "(--engine codedeploy / ecs / auto); an EXTERNAL service is deployed by whatever "
+            "owns its task sets"
+        )
+    return engine
+
+
 def describe_service(
-    ecs: Any, *, cluster: str, service: str, family: str, controller: str, where: str
+    ecs: Any, *, cluster: str, service: str, family: str, controller: str | None, where: str
 ) -> dict[str, Any]:
-    """The service, checked to be ACTIVE, on ``controller`` and running ``family``."""
+    """The service, checked to be ACTIVE, on ``controller`` (any supported controller when
+    ``None``, i.e. ``--engine auto``) and running ``family``."""
     try:
         response = ecs.describe_services(cluster=cluster, services=[service])
     except Exception as exc:
@@ -541,9 +574,9 @@ def describe_service(
         raise InputError(
             f"service {service!r} in cluster {cluster!r} is {svc.get('status')}, not ACTIVE"
         )
-    actual = (svc.get("deploymentController") or {}).get("type", "ECS")
-    if actual != controller:
-        engine = "codedeploy" if actual == "CODE_DEPLOY" else "ecs"
+    actual = controller_of(svc)
+    engine = engine_for_controller(actual, service=service, cluster=cluster)
+    if controller is not None and actual != controller:
         raise InputError(
             f"service {service!r} uses the {actual} deployment controller, not {controller}; "
             f"deploy it with --engine {engine}"
@@ -837,7 +870,12 @@ def _parse_hooks(values: Sequence[str]) -> dict[str, str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--engine", required=True, choices=["codedeploy", "ecs"])
+    parser.add_argument(
+        "--engine",
+        required=True,
+        choices=["auto", "codedeploy", "ecs"],
+        help="auto: follow the service's deploymentController (CODE_DEPLOY/ECS)",
+    )
     parser.add_argument("--mode", choices=["artifacts", "create-deployment", "update-service"])
     parser.add_argument(
         "--family", required=True, help="task-definition family (latest ACTIVE revision)"
@@ -881,6 +919,33 @@ def _image_uri(args: argparse.Namespace) -> str:
     return uri.strip()
 
 
+def resolve_mode(args: argparse.Namespace, engine: str, *, detected_from: str = "") -> str:
+    """The mode for ``engine`` (``--mode`` or the default), checked against the other arguments.
+
+    ``detected_from`` is the service's controller when ``--engine auto`` chose ``engine``; it
+    picks the auto defaults and is named in errors.
+    """
+    defaults = AUTO_DEFAULT_MODE if detected_from else DEFAULT_MODE
+    mode = str(args.mode or defaults[engine])
+    how = (
+        f"--engine auto (service {args.service!r} uses the {detected_from} deployment "
+        f"controller, so the engine is {engine})"
+        if detected_from
+        else f"--engine {engine}"
+    )
+    allowed = ENGINE_MODES[engine]
+    if mode not in allowed:
+        raise InputError(f"mode: {mode!r} is not valid with {how}; use one of {list(allowed)}")
+    if mode == "create-deployment" and not (args.codedeploy_app and args.codedeploy_group):
+        raise InputError(
+            "codedeploy-app and codedeploy-group are required with --mode create-deployment "
+            f"(with {how})"
+        )
+    if mode == "artifacts" and args.output_dir is None:
+        raise InputError(f"output-dir is required with --mode artifacts (with {how})")
+    return mode
+
+
 def run(
     args: argparse.Namespace,
     *,
@@ -892,24 +957,9 @@ def run(
     """Do the deploy described by ``args``; return the result event (raises on failure)."""
     image_uri = _image_uri(args)
     parse_image_uri(image_uri)
-    mode = args.mode or ("artifacts" if args.engine == "codedeploy" else "update-service")
-    allowed = {"codedeploy": ("artifacts", "create-deployment"), "ecs": ("update-service",)}[
-        args.engine
-    ]
-    if mode not in allowed:
-        raise InputError(
-            f"mode: {mode!r} is not valid with --engine {args.engine}; use one of {list(allowed)}"
-        )
-    if (
-        args.engine == "codedeploy"
-        and mode == "create-deployment"
-        and not (args.codedeploy_app and args.codedeploy_group)
-    ):
-        raise InputError(
-            "codedeploy-app and codedeploy-group are required with --mode create-deployment"
-        )
-    if mode == "artifacts" and args.output_dir is None:
-        raise InputError("output-dir is required with --mode artifacts")
+    auto = args.engine == "auto"
+    if not auto:
+        mode = resolve_mode(args, args.engine)
     if args.timeout_seconds <= 0 or args.poll_seconds <= 0:
         raise InputError("timeout-seconds and poll-seconds must be > 0")
     hooks = _parse_hooks(args.hook)
@@ -924,17 +974,22 @@ def run(
     ecs = session.client("ecs", config=config)
     where = _where(session, args.role_arn)
 
-    controller = "CODE_DEPLOY" if args.engine == "codedeploy" else "ECS"
-    describe_service(
+    svc = describe_service(
         ecs,
         cluster=args.cluster,
         service=args.service,
         family=args.family,
-        controller=controller,
+        controller=None if auto else CONTROLLER_BY_ENGINE[args.engine],
         where=where,
     )
+    engine = args.engine
+    if auto:
+        controller = controller_of(svc)
+        engine = engine_for_controller(controller, service=args.service, cluster=args.cluster)
+        mode = resolve_mode(args, engine, detected_from=controller)
+        emit({"event": "engine", "controller": controller, "engine": engine, "mode": mode})
     task_def, tags = latest_task_definition(ecs, args.family, where=where)
-    base = {"engine": args.engine, "mode": mode, "family": args.family, "image": image_uri}
+    base = {"engine": engine, "mode": mode, "family": args.family, "image": image_uri}
     emit({"event": "latest-revision", **base, "taskDefinition": task_def.get("taskDefinitionArn")})
 
     if mode == "artifacts":
@@ -956,7 +1011,7 @@ def run(
     new_arn = register_task_definition(ecs, request, args.container, image_uri)
     emit({"event": "registered", **base, "taskDefinition": new_arn})
 
-    if args.engine == "ecs":
+    if engine == "ecs":
         status = deploy_ecs(
             ecs,
             cluster=args.cluster,

@@ -145,6 +145,11 @@ def assert_invariants(text: str, inputs: RestoreInputs) -> None:
     assert not [ins for ins in final if ins.keyword in {"RUN", "HEALTHCHECK", "CMD", "SHELL"}]
     assert ("ENV", "ASPNETCORE_HTTP_PORTS=8080") in [(i.keyword, i.args) for i in final]
     assert ("EXPOSE", "8080") in [(i.keyword, i.args) for i in final]
+    # /tmp is a VOLUME of the final stage only, so ECS seeds the task's /tmp bind mount
+    # from the image (writable by the app) instead of creating it root-owned 0755
+    assert [ins.args for ins in instructions if ins.keyword == "VOLUME"] == ['["/tmp"]']
+    volume = next(i for i, ins in enumerate(final) if ins.keyword == "VOLUME")
+    assert any(ins.keyword == "COPY" for ins in final[:volume])
 
     for ins in instructions:
         if ins.keyword in {"ARG", "ENV"}:
@@ -596,3 +601,34 @@ def test_property_any_project_graph_renders_a_safe_layered_dockerfile(
         text = render_dockerfile(settings_, inputs)
         assert_invariants(text, inputs)
         assert text == render_dockerfile(settings_, discover_restore_inputs(context, paths[0]))
+
+
+def test_final_stage_declares_tmp_as_the_volume_the_task_definition_mounts() -> None:
+    """A Fargate bind mount is root-owned 0755 unless the image declares its path a VOLUME."""
+    from components.render.task_definition import (
+        HealthCheck,
+        TaskDefinitionSpec,
+        container_definitions,
+    )
+
+    inputs = discover_restore_inputs(SAMPLE, SAMPLE_ENTRY)
+    final = last_stage(parse(render_dockerfile(DockerfileSettings(SAMPLE_ENTRY), inputs)))
+    volumes = [json.loads(ins.args) for ins in final if ins.keyword == "VOLUME"]
+    assert volumes == [["/tmp"]]
+    spec = TaskDefinitionSpec(
+        service_name="orders-api",
+        environment_name="prod",
+        image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders-api@" + DIGEST_A,
+        cpu=512,
+        memory=1024,
+        cpu_architecture="ARM64",
+        aspnetcore_environment="Production",
+        account_id="123456789012",
+        region="eu-west-1",
+        log_group_name="/ecs/prod/orders-api",
+        health_check=HealthCheck.dotnet_self_probe("OrdersApi.dll"),
+    )
+    app = container_definitions(spec)[0]
+    assert app["readonlyRootFilesystem"] is True
+    writable = [m["containerPath"] for m in app["mountPoints"] if not m["readOnly"]]
+    assert writable == volumes[0]

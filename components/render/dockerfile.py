@@ -40,6 +40,8 @@ from typing import Literal
 SDK_REPOSITORY = "mcr.microsoft.com/dotnet/sdk"
 RUNTIME_REPOSITORY = "mcr.microsoft.com/dotnet/aspnet"
 HTTP_PORT = 8080
+# Declared as a VOLUME: the task definition mounts its writable task volume here.
+TMP_VOLUME_PATH = "/tmp"
 PUBLISH_DIR = "/app/publish"
 # BuildKit secret ids the image component passes (never build args).
 NUGET_CONFIG_SECRET_ID = "nuget_config"
@@ -522,14 +524,20 @@ def render_dockerfile(settings: DockerfileSettings, inputs: RestoreInputs) -> st
         f"    -c {settings.build_configuration} -o {PUBLISH_DIR} -p:UseAppHost=false",
         "",
         "# Runtime stage: chiseled Ubuntu (no shell, no package manager, non-root user).",
-        "# Nothing may RUN here and no HEALTHCHECK can call curl: health is checked from",
-        "# outside, by the load balancer on /health/ready (an ECS container health check on",
-        "# this image must be an exec-form command that exists in it, never CMD-SHELL).",
+        "# Nothing may RUN here and no HEALTHCHECK can call curl: the load balancer checks",
+        "# /health/ready from outside, and an ECS container health check on this image must",
+        "# be an exec-form command that exists in it (e.g. the app's own --healthcheck mode),",
+        "# never CMD-SHELL.",
         f"FROM {settings.runtime_image} AS final",
         "WORKDIR /app",
         f"COPY --from=build {PUBLISH_DIR} .",
         f"ENV ASPNETCORE_HTTP_PORTS={HTTP_PORT}",
         f"EXPOSE {HTTP_PORT}",
+        "# The task runs with a read-only root filesystem and mounts a task volume at /tmp.",
+        "# A Fargate bind mount is root-owned 0755 unless the image declares the path as a",
+        "# VOLUME; then ECS copies the image's /tmp (mode 1777 in the chiseled images) into",
+        "# it, so the non-root app can write its temp files. Nothing may write /tmp after this.",
+        f"VOLUME {_json_args(TMP_VOLUME_PATH)}",
         "# $APP_UID comes from the .NET base image (1654, the non-root 'app' user) and is",
         "# expanded at build time, so the image config records a numeric user; hadolint",
         "# cannot see base-image ENV values and would report DL3066 for the variable.",
@@ -553,6 +561,7 @@ __all__ = [
     "NUGET_CONFIG_SECRET_ID",
     "NUGET_CREDENTIALS_SECRET_ID",
     "RECOMMENDED_DOCKERIGNORE",
+    "TMP_VOLUME_PATH",
     "DockerfileError",
     "DockerfileSettings",
     "RestoreInputs",

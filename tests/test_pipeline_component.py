@@ -172,3 +172,39 @@ def test_approval_and_failure_notifications() -> None:
     rule = rec.one("aws:codestarnotifications/notificationRule:NotificationRule").inputs
     assert rule["eventTypeIds"] == ["codepipeline-pipeline-pipeline-execution-failed"]
     assert rec.count("aws:sns/topicSubscription:TopicSubscription", {"protocol": "email"}) == 1
+
+
+def test_single_account_deployer_can_deploy_either_engine_into_every_environment() -> None:
+    from components.render.pipeline_stages import ROLE_INLINE_POLICY_LIMIT
+
+    policy = next(
+        r.inputs["policy"]
+        for r in single().find("aws:iam/rolePolicy:RolePolicy")
+        if r.name.endswith("deployer-policy")
+    )
+    assert len(policy) <= ROLE_INLINE_POLICY_LIMIT  # IAM's limit for a role's inline policies
+    statements = {s["Sid"]: s for s in json.loads(policy)["Statement"]}
+    arn = "arn:aws:{}:eu-west-1:111111111111:{}"
+    for env in ("dev", "stage", "prod"):
+        suffix = env.capitalize()
+        update = statements[f"{suffix}UpdateServiceToFamilyRevisions"]
+        assert update["Resource"] == arn.format(
+            "ecs", f"service/orders-api-{env}/orders-api-{env}-svc"
+        )
+        assert update["Condition"] == {
+            "ArnLike": {
+                "ecs:task-definition": arn.format("ecs", f"task-definition/orders-api-{env}:*")
+            }
+        }
+        group = arn.format("codedeploy", f"deploymentgroup:orders-api-{env}/orders-api-{env}-bg")
+        assert group in statements["CodeDeployDeployments"]["Resource"]
+        configs = statements["CodeDeployConfigs"]["Resource"]
+        assert arn.format("codedeploy", f"deploymentconfig:orders-api-{env}-canary-*") in configs
+    assert "ecs:StopServiceDeployment" in statements["WatchServiceDeployments"]["Action"]
+    # the multi-account deployer has none of it: it assumes the deploy roles instead
+    multi_policy = next(
+        r.inputs["policy"]
+        for r in multi().find("aws:iam/rolePolicy:RolePolicy")
+        if r.name.endswith("deployer-policy")
+    )
+    assert "ecs:UpdateService" not in multi_policy and "codedeploy:" not in multi_policy

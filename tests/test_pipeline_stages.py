@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.render import iam
+from components import naming
+from components.render import deployment, iam, iam_deploy
 from components.render import pipeline_stages as ps
 
 
@@ -143,19 +146,39 @@ def _allow_actions(doc: dict) -> list[str]:
     ]
 
 
-def test_deployer_policy_assumes_only_deploy_roles_or_nothing() -> None:
-    common = dict(
-        region="eu-west-1",
+DEPLOYER_COMMON: dict[str, Any] = dict(
+    region="eu-west-1",
+    account_id="111111111111",
+    service="orders-api",
+    projects=["d", "t"],
+    connection_arn="arn:c",
+    bucket_arn="arn:aws:s3:::b",
+    key_arn="arn:k",
+    report_group_arn="arn:r",
+)
+
+
+def _named_env(name: str, *, migrate: bool = False) -> ps.EnvironmentStep:
+    """An environment step as components/pipeline.py builds it (single-account)."""
+    n = naming.Names("orders-api", name)
+    return ps.EnvironmentStep(
+        name=name,
         account_id="111111111111",
-        service="orders-api",
-        projects=["d", "t"],
-        connection_arn="arn:c",
-        bucket_arn="arn:aws:s3:::b",
-        key_arn="arn:k",
-        report_group_arn="arn:r",
+        migrate=migrate,
+        cluster=n.cluster,
+        ecs_service=n.ecs_service,
+        task_family=n.task_family,
+        container=n.container,
+        codedeploy_application=n.codedeploy_application,
+        codedeploy_group=n.codedeploy_group,
+        migration_family=n.migration_family,
+        alb=n.alb,
     )
+
+
+def test_deployer_policy_assumes_only_deploy_roles_or_nothing() -> None:
     roles = ["arn:aws:iam::222222222222:role/orders-api-dev-deploy"]
-    multi = ps.deployer_role_policy(**common, deploy_role_arns=roles)  # type: ignore[arg-type]
+    multi = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=roles)
     assume = [s for s in multi["Statement"] if "sts:AssumeRole" in s["Action"]]
     assert assume == [
         {
@@ -165,16 +188,112 @@ def test_deployer_policy_assumes_only_deploy_roles_or_nothing() -> None:
             "Resource": roles[0],
         }
     ]
-    assert not any(a.startswith("ecs:") for a in _allow_actions(multi))
+    assert not any(a.startswith(("ecs:", "codedeploy:")) for a in _allow_actions(multi))
     single = ps.deployer_role_policy(
-        **common,
-        deploy_role_arns=[],
-        direct=[_env("dev", cluster="c", ecs_service="s")],  # type: ignore[arg-type]
+        **DEPLOYER_COMMON, deploy_role_arns=[], direct=[_named_env("dev")]
     )
     assert "sts:AssumeRole" not in _allow_actions(single)
-    assert "ecs:UpdateService" in _allow_actions(single)
+    assert {"ecs:UpdateService", "codedeploy:CreateDeployment"} <= set(_allow_actions(single))
     for doc in (multi, single):
         assert not any(iam_star(a) for a in _allow_actions(doc))
+
+
+def _allows(doc: dict[str, Any], action: str, resource: str, condition: Any) -> bool:
+    """Some Allow statement names ``action``, matches ``resource`` (IAM ``*`` wildcards)
+    and carries exactly ``condition`` (the single-account copy never loosens one)."""
+    for s in doc["Statement"]:
+        actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        resources = [s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]
+        if (
+            s["Effect"] == "Allow"
+            and action in actions
+            and any(fnmatch.fnmatchcase(resource, r) for r in resources)
+            and s.get("Condition") == condition
+        ):
+            return True
+    return False
+
+
+ENV_CONFIGS = {  # one deployment config per environment, as the environment stacks pick them
+    "dev": lambda prefix: "CodeDeployDefault.ECSAllAtOnce",
+    "stage": lambda prefix: (
+        deployment.codedeploy_config(
+            deployment.CustomTrafficRouting("TimeBasedLinear", 25, 2), name_prefix=prefix
+        ).deployment_config_name
+    ),
+    "prod": lambda prefix: (
+        deployment.codedeploy_config(
+            deployment.CustomTrafficRouting("TimeBasedCanary", 5, 30), name_prefix=prefix
+        ).deployment_config_name
+    ),
+}
+
+
+@pytest.mark.parametrize("engine", ["ecs", "codedeploy"])
+def test_single_account_deployer_allows_what_each_environment_deploy_role_allows(
+    engine: str,
+) -> None:
+    """Whatever engine and config an environment picks, the single-account deployer may do
+    what that environment's own deploy role (render/iam_deploy.py) would allow - no more
+    conditions loosened, nothing missing."""
+    envs = [_named_env("dev"), _named_env("stage", migrate=True), _named_env("prod", migrate=True)]
+    doc = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[], direct=envs)
+    checked = 0
+    for env in envs:
+        n = naming.Names("orders-api", env.name)
+        roles = [
+            naming.role_arn(r, account_id="111111111111") for r in (n.execution_role, n.task_role)
+        ]
+        own = iam_deploy.deploy_role_policy(
+            region="eu-west-1",
+            account_id="111111111111",
+            cluster=n.cluster,
+            service=n.ecs_service,
+            task_family=n.task_family,
+            pass_role_arns=roles,
+            engine=engine,
+            codedeploy_application=n.codedeploy_application,
+            codedeploy_group=n.codedeploy_group,
+            codedeploy_configs=[ENV_CONFIGS[env.name](n.prefix)],
+            migration_family=n.migration_family if env.migrate else None,
+            migration_pass_role_arns=roles if env.migrate else (),
+        )
+        for s in own["Statement"]:
+            actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+            resources = [s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]
+            for action in actions:
+                for resource in resources:
+                    assert _allows(doc, action, resource, s.get("Condition")), (
+                        env.name,
+                        action,
+                        resource,
+                    )
+                    checked += 1
+    assert checked > 40
+    # merged statements keep one Sid; the environment-specific ones are prefixed
+    sids = [s["Sid"] for s in doc["Statement"]]
+    assert "RegisterFamilyRevisions" in sids and "DevUpdateServiceToFamilyRevisions" in sids
+    assert {"StageRunMigrationTask", "ProdRunMigrationTask"} <= set(sids)
+    assert "DevRunMigrationTask" not in sids  # dev has no migration
+    # UpdateService for one environment only to that environment's family
+    update = next(s for s in doc["Statement"] if s["Sid"] == "ProdUpdateServiceToFamilyRevisions")
+    assert update["Condition"]["ArnLike"]["ecs:task-definition"].endswith(
+        "task-definition/orders-api-prod:*"
+    )
+    assert update["Resource"].endswith("service/orders-api-prod/orders-api-prod-svc")
+
+
+def test_single_account_deployer_policy_fits_iam_and_says_when_it_does_not() -> None:
+    envs = [_named_env(f"e{i}", migrate=True) for i in range(4)]
+    doc = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[], direct=envs)
+    assert len(iam.to_json(doc)) <= ps.ROLE_INLINE_POLICY_LIMIT
+    many = [_named_env(f"e{i}", migrate=True) for i in range(30)]
+    with pytest.raises(iam.PolicyError) as err:
+        ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[], direct=many)
+    assert "pipeline.environments: the deployer role's policy for 30 single-account" in str(
+        err.value
+    )
+    assert "IAM allows 10240" in str(err.value)
 
 
 def iam_star(action: str) -> bool:

@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -1199,7 +1200,7 @@ def _policy(engine: str, **extra: Any) -> dict[str, Any]:
         "pass_role_arns": [EXEC_ROLE, TASK_ROLE],
         "engine": engine,
     }
-    if engine == "codedeploy":
+    if engine in ("codedeploy", "any"):
         kwargs.update(
             codedeploy_application="orders-api-stage",
             codedeploy_group="orders-api-stage",
@@ -1216,7 +1217,7 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-@pytest.mark.parametrize("engine", ["ecs", "codedeploy"])
+@pytest.mark.parametrize("engine", ["ecs", "codedeploy", "any"])
 def test_deploy_role_policy_has_no_star_action_and_star_resource_only_where_aws_has_none(
     engine: str,
 ) -> None:
@@ -1231,8 +1232,8 @@ def test_deploy_role_policy_has_no_star_action_and_star_resource_only_where_aws_
         assert action != "*" and not action.endswith(":*") and "*" not in action
     star = {s["Sid"] for s in document["Statement"] if "*" in _as_list(s["Resource"])}
     assert star == (
-        {"DescribeTaskDefinitions"}
-        | ({"StopTimedOutDeployments"} if engine == "codedeploy" else set())
+        {"DescribeTaskDefinitions", "DescribeLoadBalancers"}
+        | ({"StopTimedOutDeployments"} if engine != "ecs" else set())
     )
 
 
@@ -1344,7 +1345,7 @@ def test_deploy_role_policy_input_errors_name_the_field() -> None:
     from components.render.iam import PolicyError
 
     cases: list[tuple[dict[str, Any], str, str]] = [
-        ({}, "argo", "engine: 'argo' is not one of ['codedeploy', 'ecs']"),
+        ({}, "argo", "engine: 'argo' is not one of ['codedeploy', 'ecs', 'any']"),
         ({"task_family": "orders-*"}, "ecs", "task_family: 'orders-*' is not an ECS name"),
         ({"account_id": "2222"}, "ecs", "account_id: '2222' is not a 12-digit AWS account id"),
         ({"pass_role_arns": []}, "ecs", "pass_role_arns: at least one IAM role ARN is required"),
@@ -1657,3 +1658,70 @@ def test_auto_refuses_external_and_codedeploy_without_names(
             assert events[-1]["ok"] is False
             assert fragment in events[-1]["error"], (controller, events[-1]["error"])
             assert ecs.list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"] == [arn]
+
+
+# ------------------------------------------------------------------------------------------
+# engine="any" (the single-account tooling deployer) and the deployment-config patterns
+# ------------------------------------------------------------------------------------------
+
+
+def test_any_engine_is_exactly_both_engines() -> None:
+    both = _by_sid(_policy("ecs")) | _by_sid(_policy("codedeploy"))
+    assert _by_sid(_policy("any")) == both
+
+
+def test_deploy_role_statements_are_the_policy_statements() -> None:
+    from components.render import iam_deploy
+    from components.render.iam import policy_document
+
+    kwargs: dict[str, Any] = {
+        "region": REGION,
+        "account_id": ENV_ACCOUNT,
+        "cluster": "stage",
+        "service": "orders-api",
+        "task_family": FAMILY,
+        "pass_role_arns": [EXEC_ROLE, TASK_ROLE],
+        "engine": "ecs",
+    }
+    assert policy_document(iam_deploy.deploy_role_statements(**kwargs)) == _policy("ecs")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["TimeBasedCanary", "TimeBasedLinear"]),
+    percentage=st.integers(1, 99),
+    minutes=st.integers(1, 2880),
+    environment=st.sampled_from(["dev", "stage", "prod", "qa2"]),
+)
+def test_config_patterns_cover_every_config_an_environment_can_use(
+    kind: str, percentage: int, minutes: int, environment: str
+) -> None:
+    import fnmatch
+
+    from components import naming
+    from components.render import deployment, iam_deploy
+
+    prefix = naming.Names("orders-api", environment).prefix
+    patterns = iam_deploy.codedeploy_config_patterns(prefix)
+    routing = deployment.CustomTrafficRouting(kind, percentage, minutes)  # type: ignore[arg-type]
+    custom = deployment.codedeploy_config(routing, name_prefix=prefix).deployment_config_name
+    for name in (custom, *deployment.PREDEFINED_ECS_CONFIGS):
+        assert [p for p in patterns if fnmatch.fnmatchcase(name, p)], (name, patterns)
+    # ... and no other environment's custom configs
+    other = naming.Names("orders-api", environment + "x").prefix
+    foreign = deployment.codedeploy_config(routing, name_prefix=other).deployment_config_name
+    assert not [p for p in patterns if fnmatch.fnmatchcase(foreign, p)]
+
+
+def test_config_patterns_land_in_the_policy_and_only_a_trailing_star_is_accepted() -> None:
+    from components.render import iam_deploy
+    from components.render.iam import PolicyError
+
+    patterns = iam_deploy.codedeploy_config_patterns("orders-api-stage")
+    configs = _by_sid(_policy("any", codedeploy_configs=patterns))["CodeDeployConfigs"]
+    cd = f"arn:aws:codedeploy:{REGION}:{ENV_ACCOUNT}:deploymentconfig"
+    assert configs["Resource"] == [f"{cd}:{p}" for p in patterns]
+    assert f"{cd}:orders-api-stage-canary-*" in configs["Resource"]
+    for bad in ("*", "orders-*-canary", "orders**"):
+        with pytest.raises(PolicyError, match=rf"codedeploy_configs: '{re.escape(bad)}' is not"):
+            _policy("codedeploy", codedeploy_configs=[bad])

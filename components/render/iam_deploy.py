@@ -29,6 +29,15 @@ https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscoded
 * Optionally read access to the pipeline's artifact bucket and key (for a ``CodeDeployToECS``
   action that runs under this role).
 
+* ``elasticloadbalancing:DescribeLoadBalancers`` - the pipeline's test step resolves the
+  environment's ALB DNS name under this role; no resource types in the reference, so ``*``.
+
+``engine="any"`` grants what both engines need: the single-account tooling stack gives its
+deployer role :func:`deploy_role_statements` for every environment, because it cannot know
+which engine an environment uses (``deploy.py --engine auto`` finds out at deploy time); the
+deployment configs are then :func:`codedeploy_config_patterns` (a config name may end in one
+``*``).
+
 :func:`deploy_role_trust_policy` trusts exactly the given tooling role ARNs.
 """
 
@@ -38,16 +47,20 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from components.render.deployment import PREDEFINED_ECS_CONFIGS
 from components.render.iam import PolicyError, Statement, assume_role_policy, policy_document
 
 ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 ENGINES = ("codedeploy", "ecs")
+ENGINE_ANY = "any"
+"""Both engines' permissions (when the caller cannot know the environment's engine)."""
 
 _PARTITION_RE = re.compile(r"^aws(-cn|-us-gov)?$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 _ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 _ECS_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _CODEDEPLOY_NAME_RE = re.compile(r"^[A-Za-z0-9_.+@=,-]{1,100}$")
+_CODEDEPLOY_CONFIG_RE = re.compile(r"^(?:[A-Za-z0-9_.+@=,-]{1,100}|[A-Za-z0-9_.+@=,-]{1,99}\*)$")
 _ROLE_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws(-cn|-us-gov)?):iam::(?P<account>[0-9]{12}):role/[A-Za-z0-9+=,.@_/-]+$"
 )
@@ -85,6 +98,15 @@ def deploy_role_trust_policy(trusted_role_arns: Sequence[str]) -> dict[str, Any]
     )
 
 
+def codedeploy_config_patterns(name_prefix: str) -> list[str]:
+    """Every deployment config an environment whose names start with ``name_prefix`` (e.g.
+    ``orders-api-prod``, :attr:`components.naming.Names.prefix`) can use: AWS's predefined ECS
+    configs and the custom ones :func:`components.render.deployment.custom_config_name`
+    builds (``<prefix>-canary-...`` / ``<prefix>-linear-...``)."""
+    _check("name_prefix", name_prefix, _CODEDEPLOY_NAME_RE, "a CodeDeploy name prefix")
+    return [*PREDEFINED_ECS_CONFIGS, f"{name_prefix}-canary-*", f"{name_prefix}-linear-*"]
+
+
 def deploy_role_policy(
     *,
     region: str,
@@ -103,19 +125,61 @@ def deploy_role_policy(
     artifact_key_arn: str | None = None,
     partition: str = "aws",
 ) -> dict[str, Any]:
-    """The deploy role's permissions in one environment account (see the module docstring).
+    """The deploy role's permissions in one environment account (see the module docstring and
+    :func:`deploy_role_statements`)."""
+    return policy_document(
+        deploy_role_statements(
+            region=region,
+            account_id=account_id,
+            cluster=cluster,
+            service=service,
+            task_family=task_family,
+            pass_role_arns=pass_role_arns,
+            engine=engine,
+            codedeploy_application=codedeploy_application,
+            codedeploy_group=codedeploy_group,
+            codedeploy_configs=codedeploy_configs,
+            migration_family=migration_family,
+            migration_pass_role_arns=migration_pass_role_arns,
+            artifact_bucket_arn=artifact_bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            partition=partition,
+        )
+    )
+
+
+def deploy_role_statements(
+    *,
+    region: str,
+    account_id: str,
+    cluster: str,
+    service: str,
+    task_family: str,
+    pass_role_arns: Sequence[str],
+    engine: str,
+    codedeploy_application: str | None = None,
+    codedeploy_group: str | None = None,
+    codedeploy_configs: Sequence[str] = (),
+    migration_family: str | None = None,
+    migration_pass_role_arns: Sequence[str] = (),
+    artifact_bucket_arn: str | None = None,
+    artifact_key_arn: str | None = None,
+    partition: str = "aws",
+) -> list[Statement]:
+    """The statements of :func:`deploy_role_policy` for one environment.
 
     ``pass_role_arns`` are the service task definition's execution and task roles;
     ``migration_pass_role_arns`` the migration task definition's. With ``engine="codedeploy"``
-    the application, deployment group and the deployment config names it uses are required.
+    (or ``"any"``: both engines) the application, deployment group and the deployment config
+    names it uses are required.
     """
     _check("partition", partition, _PARTITION_RE, "an AWS partition (aws, aws-cn, aws-us-gov)")
     _check("region", region, _REGION_RE, "an AWS region such as eu-west-1")
     _check("account_id", account_id, _ACCOUNT_RE, "a 12-digit AWS account id")
     for key, value in (("cluster", cluster), ("service", service), ("task_family", task_family)):
         _check(key, value, _ECS_NAME_RE, "an ECS name (1-255 letters, digits, '-' or '_')")
-    if engine not in ENGINES:
-        raise PolicyError(f"engine: {engine!r} is not one of {list(ENGINES)}")
+    if engine not in (*ENGINES, ENGINE_ANY):
+        raise PolicyError(f"engine: {engine!r} is not one of {[*ENGINES, ENGINE_ANY]}")
     roles = _role_arns("pass_role_arns", pass_role_arns, account_id=account_id)
 
     ecs = f"arn:{partition}:ecs:{region}:{account_id}"
@@ -143,9 +207,16 @@ def deploy_role_policy(
             conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
         ),
         Statement(sid="DescribeService", actions=["ecs:DescribeServices"], resources=[service_arn]),
+        Statement(
+            sid="DescribeLoadBalancers",
+            actions=["elasticloadbalancing:DescribeLoadBalancers"],
+            resources=["*"],
+            star_resource_reason="elasticloadbalancing:DescribeLoadBalancers has no resource "
+            "types in the Service Authorization Reference",
+        ),
     ]
 
-    if engine == "ecs":
+    if engine in ("ecs", ENGINE_ANY):
         statements += [
             Statement(
                 sid="UpdateServiceToFamilyRevisions",
@@ -168,7 +239,7 @@ def deploy_role_policy(
                 ],
             ),
         ]
-    else:
+    if engine in ("codedeploy", ENGINE_ANY):
         application = _check(
             "codedeploy_application",
             codedeploy_application,
@@ -188,7 +259,10 @@ def deploy_role_policy(
             )
         configs = [
             _check(
-                "codedeploy_configs", c, _CODEDEPLOY_NAME_RE, "a CodeDeploy deployment config name"
+                "codedeploy_configs",
+                c,
+                _CODEDEPLOY_CONFIG_RE,
+                "a CodeDeploy deployment config name (or a name prefix ending in one '*')",
             )
             for c in codedeploy_configs
         ]
@@ -279,4 +353,4 @@ def deploy_role_policy(
                 resources=[artifact_key_arn],
             )
         )
-    return policy_document(statements)
+    return statements

@@ -23,6 +23,7 @@ through opaquely, so the Pulumi component can hand in ``Output`` values.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -527,103 +528,80 @@ def deployer_role_policy(
         )
     if direct:
         statements.extend(_direct_deploy_statements(region, account_id, service, direct))
-    return dict(iam.policy_document(statements))
+    document = dict(iam.policy_document(statements))
+    size = len(iam.to_json(document))
+    if size > ROLE_INLINE_POLICY_LIMIT:
+        raise iam.PolicyError(
+            f"pipeline.environments: the deployer role's policy for {len(direct)} "
+            f"single-account environment(s) is {size} characters; IAM allows "
+            f"{ROLE_INLINE_POLICY_LIMIT} for a role's inline policies; use fewer environments "
+            "or separate accounts (deploy roles)"
+        )
+    return document
+
+
+#: IAM's limit on a role's inline policies (characters, whitespace not counted).
+ROLE_INLINE_POLICY_LIMIT = 10_240
 
 
 def _direct_deploy_statements(
     region: str, account_id: str, service: str, envs: Sequence[EnvironmentStep]
 ) -> list[Any]:
-    """Single-account mode: what deploy.py / migrate.py / the tests call, by name."""
-    from components import naming
+    """Single-account mode: every environment's deploy-role statements
+    (:func:`components.render.iam_deploy.deploy_role_statements`) for both engines - the
+    tooling stack cannot know an environment's engine (``deploy.py --engine auto`` finds out)
+    nor its deployment config, so every config the environment can use is allowed
+    (:func:`~components.render.iam_deploy.codedeploy_config_patterns`).
 
-    iam = _iam()
-    pre = f"arn:aws:ecs:{region}:{account_id}"
-    services = [f"{pre}:service/{e.cluster}/{e.ecs_service}" for e in envs]
-    task_defs = [f"{pre}:task-definition/{e.task_family}:*" for e in envs]
-    migrate_defs = [f"{pre}:task-definition/{e.migration_family}:*" for e in envs if e.migrate]
-    clusters = [f"{pre}:cluster/{e.cluster}" for e in envs]
-    roles = [
-        naming.role_arn(r, account_id=account_id)
-        for e in envs
-        for r in (
-            naming.Names(service, e.name).execution_role,
-            naming.Names(service, e.name).task_role,
-        )
-    ]
-    cd = f"arn:aws:codedeploy:{region}:{account_id}"
-    statements = [
-        iam.Statement(
-            "EcsService",
-            ["ecs:DescribeServices", "ecs:UpdateService"],
-            services,
-        ),
-        iam.Statement(
-            "EcsServiceDeployments",
-            ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments"],
-            [*services, *[f"{pre}:service-deployment/{e.cluster}/{e.ecs_service}/*" for e in envs]],
-        ),
-        iam.Statement(
-            "TaskDefinitionsRead",
-            ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
-            ["*"],
-            star_resource_reason=(
-                "ecs:DescribeTaskDefinition/RegisterTaskDefinition have no resource-level "
-                "permissions"
-            ),
-        ),
-        iam.Statement(
-            "TagNewRevisions",
-            ["ecs:TagResource"],
-            task_defs,
-            conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
-        ),
-        iam.Statement(
-            "PassTaskRoles",
-            ["iam:PassRole"],
-            roles,
-            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-        ),
-        iam.Statement(
-            "CodeDeploy",
-            [
-                "codedeploy:CreateDeployment",
-                "codedeploy:GetDeployment",
-                "codedeploy:GetDeploymentConfig",
-                "codedeploy:GetApplicationRevision",
-                "codedeploy:RegisterApplicationRevision",
-                "codedeploy:StopDeployment",
-            ],
-            [
-                *[f"{cd}:application:{e.codedeploy_application}" for e in envs],
-                *[
-                    f"{cd}:deploymentgroup:{e.codedeploy_application}/{e.codedeploy_group}"
-                    for e in envs
-                ],
-                f"{cd}:deploymentconfig:*",
-            ],
-        ),
-        iam.Statement(
-            "DescribeLoadBalancers",
-            ["elasticloadbalancing:DescribeLoadBalancers"],
-            ["*"],
-            star_resource_reason="DescribeLoadBalancers has no resource-level permissions",
-        ),
-    ]
-    if migrate_defs:
-        statements += [
-            iam.Statement(
-                "RunMigration",
-                ["ecs:RunTask"],
-                migrate_defs,
-                conditions={"ArnEquals": {"ecs:cluster": clusters}},
-            ),
-            iam.Statement(
-                "WatchMigration",
-                ["ecs:DescribeTasks", "ecs:StopTask"],
-                [f"{pre}:task/{e.cluster}/*" for e in envs if e.migrate],
-            ),
+    Statements that are the same in every environment but for their resources are merged
+    (same actions and conditions: exactly the same permissions, fewer characters); the ones
+    whose conditions name the environment (``UpdateService`` to its family, ``RunTask`` in
+    its cluster) stay one per environment, their Sids prefixed with it (``DevUpdate...``).
+    """
+    from components import naming
+    from components.render import iam_deploy
+
+    groups: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
+    for env in envs:
+        names = naming.Names(service, env.name)
+        roles = [
+            naming.role_arn(names.execution_role, account_id=account_id),
+            naming.role_arn(names.task_role, account_id=account_id),
         ]
-    return statements
+        for statement in iam_deploy.deploy_role_statements(
+            region=region,
+            account_id=account_id,
+            cluster=env.cluster,
+            service=env.ecs_service,
+            task_family=env.task_family,
+            pass_role_arns=roles,
+            engine=iam_deploy.ENGINE_ANY,
+            codedeploy_application=env.codedeploy_application,
+            codedeploy_group=env.codedeploy_group,
+            codedeploy_configs=iam_deploy.codedeploy_config_patterns(names.prefix),
+            migration_family=env.migration_family if env.migrate else None,
+            migration_pass_role_arns=roles if env.migrate else (),
+        ):
+            key = (
+                statement.sid,
+                statement.effect,
+                *sorted(statement.actions),
+                json.dumps(statement.conditions, sort_keys=True),
+                statement.star_resource_reason,
+            )
+            groups.setdefault(key, []).append((stage_suffix(env.name), statement))
+    variants: dict[str, int] = {}
+    for key in groups:
+        variants[key[0]] = variants.get(key[0], 0) + 1
+    merged = []
+    for members in groups.values():
+        first = members[0][1]
+        sid = first.sid
+        if variants[sid] > 1:  # differs per environment: name the environment(s)
+            sid = "".join(prefix for prefix, _ in members) + sid
+        resources = list(dict.fromkeys(r for _, st in members for r in st.resources))
+        merged.append(dataclasses.replace(first, sid=sid, resources=resources))
+    return merged
 
 
 def bucket_policy(*, bucket_arn: str, reader_role_arns: Sequence[str]) -> dict[str, Any]:

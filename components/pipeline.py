@@ -71,6 +71,7 @@ def environment_steps(cfg: config_mod.ToolingConfig) -> list[ps.EnvironmentStep]
                 codedeploy_group=n.codedeploy_group,
                 migration_family=n.migration_family,
                 alb=n.alb,
+                hook_function=n.hook_function,
             )
         )
     return steps

@@ -383,6 +383,7 @@ def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names
         container=n.container,
         codedeploy_application=n.codedeploy_application,
         codedeploy_group=n.codedeploy_group,
+        hook_function=n.hook_function,
     )
     action = next(a for a in ps.actions(ps.layout(_spec([env]))) if a.name == "DeployStage")
     variables = {
@@ -408,6 +409,11 @@ def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names
     )
     assert deploy.resolve_mode(args, "ecs", detected_from="ECS") == "update-service"
     assert args.role_arn == role and args.region == "eu-west-1"
+    # CodeDeploy deployments run the environment's smoke-test hook on the test listener.
+    assert args.hook == [f"AfterAllowTestTraffic={n.hook_function}"]
+    assert deploy._parse_hooks(args.hook) == {
+        "AfterAllowTestTraffic": "orders-api-stage-smoke-hook"
+    }
     assert str(args.image_detail_file) == "imageDetail.json"
     # the engine is no longer picked in shell
     assert "describe-services" not in BUILDSPECS["deploy"]

@@ -63,6 +63,8 @@ class EnvironmentStep:
     codedeploy_group: str = ""
     migration_family: str = ""
     alb: str = ""
+    hook_function: str = ""
+    """The environment's smoke-test hook Lambda (CodeDeploy's AfterAllowTestTraffic)."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,7 @@ def layout(spec: LayoutInput) -> list[Stage]:
                                     "CONTAINER": env.container,
                                     "CODEDEPLOY_APP": env.codedeploy_application,
                                     "CODEDEPLOY_GROUP": env.codedeploy_group,
+                                    "HOOK_FUNCTION": env.hook_function,
                                 }
                             ),
                         },
@@ -372,6 +375,9 @@ def deploy_buildspec(*, bucket: str, script_key: str) -> str:
             'python3 /tmp/deploy.py --engine auto --family "$TASK_FAMILY" '
             '--cluster "$CLUSTER" --service "$ECS_SERVICE" --container "$CONTAINER" '
             '--codedeploy-app "$CODEDEPLOY_APP" --codedeploy-group "$CODEDEPLOY_GROUP" '
+            # CodeDeploy runs the smoke test on the test listener before shifting traffic (the
+            # native ECS engine has the same hook configured on the service itself).
+            '--hook "AfterAllowTestTraffic=$HOOK_FUNCTION" '
             f'--image-detail-file "$DETAIL" --region "$AWS_REGION" {ROLE_ARG}',
         ]
     )

@@ -209,7 +209,11 @@ class ServiceConfig(Model):
     stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
     """Graceful shutdown window after SIGTERM (default 30 s; Fargate max 120)."""
     health_check_command: list[str] | None = None
-    """Container health-check command (default: the renderer's chiseled-image probe)."""
+    """Container health-check command in ECS exec form: ``CMD`` first, then a program that
+    exists in the image, e.g. ``[CMD, dotnet, /app/OrdersApi.dll, --healthcheck,
+    "http://localhost:8080/health/live"]`` (the sample app's self-probe). Chiseled images have
+    no shell, curl or wget, so ``CMD-SHELL`` and those tools are refused. Default: unset, no
+    container health check (the load balancer's target-group check alone)."""
     log_retention_days: int = 30
     """Days to keep ``/ecs/<env>/<service>`` logs (default 30)."""
     log_kms_key_arn: Arn | None = None

@@ -632,3 +632,32 @@ def test_final_stage_declares_tmp_as_the_volume_the_task_definition_mounts() -> 
     assert app["readonlyRootFilesystem"] is True
     writable = [m["containerPath"] for m in app["mountPoints"] if not m["readOnly"]]
     assert writable == volumes[0]
+
+
+@pytest.mark.parametrize("stack", ["dev", "stage", "prod"])
+def test_stack_health_check_runs_the_dll_the_rendered_image_ships(stack: str) -> None:
+    """Each environment's container health check is an exec-form self-probe of the image's app.
+
+    The chiseled image has no shell or curl, so the command must be ``CMD`` + ``dotnet`` + the
+    published entry dll under WORKDIR /app + the app's ``--healthcheck`` mode (Program.cs).
+    """
+    import yaml
+
+    from components.render.task_definition import HealthCheck
+
+    config = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    command = config["config"]["dotnet-delivery:service"]["healthCheckCommand"]
+    inputs = discover_restore_inputs(SAMPLE, SAMPLE_ENTRY)
+    final = last_stage(parse(render_dockerfile(DockerfileSettings(SAMPLE_ENTRY), inputs)))
+    entry = json.loads(next(ins.args for ins in final if ins.keyword == "ENTRYPOINT"))
+    workdir = next(ins.args for ins in final if ins.keyword == "WORKDIR")
+    assert command == HealthCheck.dotnet_self_probe(entry[1]).render()["command"]
+    assert command[:3] == ["CMD", entry[0], f"{workdir}/{entry[1]}"]
+    program = (SAMPLE / "src" / "OrdersApi" / "Program.cs").read_text(encoding="utf-8")
+    probe = (SAMPLE / "src" / "OrdersApi" / "Health" / "HealthProbe.cs").read_text(encoding="utf-8")
+    # the probe mode is checked before the web host is built
+    assert program.index("HealthProbe.IsRequested(args)") < program.index(
+        "WebApplication.CreateBuilder"
+    )
+    assert 'Flag = "--healthcheck"' in probe
+    assert "TimeSpan.FromSeconds(3)" in probe

@@ -601,8 +601,10 @@ class ImageConfig(Model):
 class TrivyPolicy(Model):
     ignore_unfixed: bool = True
     """Skip vulnerabilities with no fixed version (default on)."""
-    exceptions_file: str = ".trivy-exceptions.yaml"
-    """File in the source repo naming excepted CVEs with a reason (release branches)."""
+    exceptions_file: str = ".trivy-exceptions.json"
+    """JSON file in the source repo naming excepted CVEs (release branches only):
+    ``{"exceptions": [{"id": "CVE-…", "reason": "…", "expires": "YYYY-MM-DD"}]}``, each with a
+    reason and an expiry date (the build's Trivy gate reads it with Python's ``json``)."""
 
 
 class SonarConfig(Model):

@@ -340,3 +340,16 @@ def test_every_accepted_tag_is_an_oci_tag_and_semver(version: str, build: int, s
     assert_release_tag(tag)
     assert tag.startswith(version)
     assert not any(c.isspace() for c in tag)
+
+
+# --------------------------------------------------------------------------- config contract
+
+
+def test_trivy_exceptions_file_default_is_the_json_the_build_parses() -> None:
+    """The config default names the JSON file the buildspec's Trivy gate reads (not YAML)."""
+    from components.config import TrivyPolicy
+    from components.render.buildspec import BuildSpecSettings
+
+    default = TrivyPolicy().exceptions_file
+    assert default == ".trivy-exceptions.json"
+    assert default == BuildSpecSettings.__dataclass_fields__["trivy_exceptions_file"].default

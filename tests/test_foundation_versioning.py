@@ -92,7 +92,7 @@ def assert_release_tag(tag: str) -> None:
     assert OCI_TAG.fullmatch(tag), tag
     assert is_valid_oci_tag(tag), tag
     assert SEMVER_ORG.fullmatch(tag), f"{tag!r} is not SemVer 2.0"
-    assert "latest" not in tag.lower()
+    assert tag.lower() != "latest"
 
 
 # --------------------------------------------------------------------------- unit: Python

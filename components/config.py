@@ -248,6 +248,14 @@ class ServiceConfig(Model):
                 self.log_retention_days,
                 f"is not a CloudWatch retention; use one of {LOG_RETENTION_DAYS}",
             )
+        command = self.health_check_command
+        if command is not None and (len(command) < 2 or command[0] != "CMD"):
+            raise _field_error(
+                "healthCheckCommand",
+                command,
+                "must be ECS exec form: CMD first, then the program and its arguments "
+                "(chiseled images have no shell for CMD-SHELL)",
+            )
         overlap = set(self.environment_variables) & set(self.secrets)
         if overlap:
             raise _field_error(

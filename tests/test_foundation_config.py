@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from components import config
+from components import config, preview
 from components.testing.engine import PROJECT_ROOT, load_stack_file
 
 STACKS = ("tooling", "dev", "stage", "prod")
@@ -157,31 +155,37 @@ def test_secure_values_never_appear_in_errors() -> None:
     ],
 )
 def test_preview_exits_2_with_one_line_per_key(
-    tmp_path: Path, key: str, path: list[str], value: object, expected: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    path: list[str],
+    value: object,
+    expected: str,
 ) -> None:
+    """The CLI entry point in this process (``python -m components.preview`` as a real
+    process, exit code and no traceback, is covered in test_image_component.py)."""
     data = mutate("prod", key, path, value)
     data["dotnet-delivery:servce"] = {"cpu": 1}  # a misspelled top-level key too
     stack_file = tmp_path / "Pulumi.broken.yaml"
     stack_file.write_text(yaml.safe_dump({"config": data}))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "components.preview",
-            "--stack",
-            "prod",
-            "--config",
-            str(stack_file),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=120,
-    )
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
+    returncode = preview.main(["--stack", "prod", "--config", str(stack_file)])
+    stdout, stderr = capsys.readouterr()
+    assert returncode == 2, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
     assert lines[0].startswith(expected) or lines[1].startswith(expected), lines
     assert any(line.startswith("dotnet-delivery:servce: unknown key") for line in lines)
     assert lines[-1].startswith("invalid configuration for stack 'prod': 2 problem(s)")
-    assert result.stdout == ""
+    assert stdout == ""
+
+
+def test_health_check_command_must_be_exec_form() -> None:
+    data = mutate(
+        "prod",
+        "dotnet-delivery:service",
+        ["healthCheckCommand"],
+        ["curl", "-f", "http://localhost:8080/health/live"],
+    )
+    (line,) = problems_of(data)
+    assert line.startswith("dotnet-delivery:service.healthCheckCommand: [")
+    assert "CMD first" in line

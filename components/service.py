@@ -38,7 +38,7 @@ from components.render import alarms as alarms_r
 from components.render import deployment as deploy_r
 from components.render import iam, iam_hooks, iam_service, kms
 from components.render import task_definition as td
-from components.runtime import smoke_hook
+from components.runtime import admission_hook, smoke_hook
 
 TYPE_TOKEN = "dotnet-delivery:index:BlueGreenFargateService"
 
@@ -52,6 +52,8 @@ HTTPS_PORT = 443
 TEST_PORT = 8443
 HEALTH_CHECK_GRACE_SECONDS = 60
 SMOKE_HOOK_SOURCE = Path(smoke_hook.__file__)
+ADMISSION_HOOK_SOURCE = Path(admission_hook.__file__)
+ADMISSION_HOOK_TIMEOUT_SECONDS = 60
 ELB_LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
 COLORS = ("blue", "green")
 
@@ -881,6 +883,63 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             opts=self._opts(depends_on=[log_group, hook_policy, vpc_policy]),
         )
 
+    # ---- digest admission hook (engine ecs, PRE_SCALE_UP) ---------------------------------------
+    def _admission_hook(self) -> aws.lambda_.Function:
+        """The PRE_SCALE_UP Lambda that refuses task definitions with images not pinned by
+        digest (:mod:`components.runtime.admission_hook`). It only calls the ECS API, so it
+        runs outside the VPC."""
+        a = self._args
+        n = a.names
+        function_name = n.function("admission-hook")
+        log_group_name = n.lambda_log_group(function_name)
+        log_group = aws.cloudwatch.LogGroup(
+            self._r("admission-hook-logs"),
+            name=log_group_name,
+            retention_in_days=a.service.log_retention_days,
+            kms_key_id=self.log_key_arn,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        role = aws.iam.Role(
+            self._r("admission-hook-role"),
+            name=n.role("admission-hook"),
+            description="Digest admission hook Lambda (ECS PRE_SCALE_UP)",
+            assume_role_policy=iam.to_json(iam_hooks.smoke_hook_trust_policy()),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        policy = aws.iam.RolePolicy(
+            self._r("admission-hook-policy"),
+            role=role.id,
+            policy=iam.to_json(
+                iam_hooks.admission_hook_policy(
+                    partition="aws",
+                    region=a.region,
+                    account_id=a.account_id,
+                    log_group_name=log_group_name,
+                    cluster_name=n.cluster,
+                    service_name=n.ecs_service,
+                )
+            ),
+            opts=self._opts(),
+        )
+        return aws.lambda_.Function(
+            self._r("admission-hook"),
+            name=function_name,
+            description="Refuses ECS deployments whose images are not pinned by digest",
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler="admission_hook.handler",
+            code=pulumi.AssetArchive(
+                {"admission_hook.py": pulumi.FileAsset(str(ADMISSION_HOOK_SOURCE))}
+            ),
+            role=role.arn,
+            timeout=ADMISSION_HOOK_TIMEOUT_SECONDS,
+            memory_size=256,
+            tags=self._tags,
+            opts=self._opts(depends_on=[log_group, policy]),
+        )
+
     # ---- service ---------------------------------------------------------------------------------
     def _service(
         self,
@@ -1016,11 +1075,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
         a = self._args
         n = a.names
         d = a.deployment
-        if d.admission_hook:
-            pulumi.log.warn(
-                "dotnet-delivery:deployment.admissionHook: the PRE_SCALE_UP admission hook is "
-                "not built yet; only the POST_TEST_TRAFFIC_SHIFT smoke test is wired"
-            )
+        admission = self._admission_hook() if d.admission_hook else None
         blue, green = self.target_groups["blue"], self.target_groups["green"]
         rules: dict[str, aws.lb.ListenerRule] = {}
         for label, listener in (("prod", self.https_listener), ("test", self.test_listener)):
@@ -1083,7 +1138,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
         invoker = aws.iam.Role(
             self._r("hook-invoker-role"),
             name=n.role("hook-invoker"),
-            description="ECS invokes the lifecycle-hook Lambda",
+            description="ECS invokes the lifecycle-hook Lambdas",
             assume_role_policy=iam.to_json(iam_hooks.hook_invoker_trust_policy()),
             tags=self._tags,
             opts=self._opts(),
@@ -1091,20 +1146,32 @@ class BlueGreenFargateService(pulumi.ComponentResource):
         invoke = aws.iam.RolePolicy(
             self._r("hook-invoker-policy"),
             role=invoker.id,
-            policy=self.hook_function.arn.apply(
-                lambda arn: iam.to_json(iam_hooks.hook_invoke_policy(function_arn=arn))
-            ),
+            policy=pulumi.Output.all(
+                *[fn.arn for fn in (admission, self.hook_function) if fn is not None]
+            ).apply(lambda arns: iam.to_json(iam_service.lifecycle_hook_role_policy(arns))),
             opts=self._opts(),
         )
         settings = ecs_settings(d)
         config = deploy_r.ecs_deployment_configuration(settings)
-        config["lifecycle_hooks"] = [
+        # The shape of deploy_r.ecs_lifecycle_hooks (admission first, then the smoke test),
+        # built here because the ARNs are still outputs.
+        hooks: list[dict[str, Any]] = []
+        if admission is not None:
+            hooks.append(
+                {
+                    "hook_target_arn": admission.arn,
+                    "role_arn": invoker.arn,
+                    "lifecycle_stages": [deploy_r.ADMISSION_STAGE],
+                }
+            )
+        hooks.append(
             {
                 "hook_target_arn": self.hook_function.arn,
                 "role_arn": invoker.arn,
                 "lifecycle_stages": [deploy_r.SMOKE_TEST_STAGE],
             }
-        ]
+        )
+        config["lifecycle_hooks"] = hooks
         self._service(
             controller="ECS",
             load_balancer=aws.ecs.ServiceLoadBalancerArgs(

@@ -40,6 +40,17 @@ def rec(stack: str) -> Recording:
 
 
 ALL = ["dev", "stage", "prod", "dev-codedeploy"]
+LAMBDA = "aws:lambda/function:Function"
+
+
+def smoke_fn(r: Recording) -> Any:
+    return r.one(LAMBDA, {"handler": "smoke_hook.handler"})
+
+
+def admission_fns(r: Recording) -> list[Any]:
+    return [f for f in r.find(LAMBDA) if f.inputs["handler"] == "admission_hook.handler"]
+
+
 ENGINE = {"dev": "ecs", "stage": "ecs", "prod": "codedeploy", "dev-codedeploy": "codedeploy"}
 
 
@@ -56,7 +67,7 @@ def test_graph_type_counts(stack: str) -> None:
         "aws:ecs/cluster:Cluster": 1,
         SERVICE: 1,
         "aws:ecs/taskDefinition:TaskDefinition": 1,
-        "aws:lambda/function:Function": 1,
+        "aws:lambda/function:Function": 2 if stack == "stage" else 1,  # + admission hook
         "aws:appautoscaling/target:Target": 1,
         "aws:appautoscaling/policy:Policy": 2,
         "aws:cloudwatch/metricAlarm:MetricAlarm": 7,
@@ -203,8 +214,8 @@ def test_ecs_engine_wiring(stack: str) -> None:
     recorded = {a.inputs["name"] for a in r.find("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert set(alarms["alarmNames"]) == recorded
     config = svc.inputs["deploymentConfiguration"]
-    hook = config["lifecycleHooks"][0]
-    fn = r.one("aws:lambda/function:Function")
+    hook = config["lifecycleHooks"][-1]
+    fn = smoke_fn(r)
     assert hook["hookTargetArn"] == fn.outputs["arn"]
     assert hook["lifecycleStages"] == ["POST_TEST_TRAFFIC_SHIFT"]
     if stack == "dev":
@@ -295,7 +306,7 @@ def test_log_group_encrypted_and_key_lets_logs_use_it(stack: str) -> None:
 @pytest.mark.parametrize("stack", ALL)
 def test_smoke_hook_lambda(stack: str) -> None:
     r = rec(stack)
-    fn = r.one("aws:lambda/function:Function")
+    fn = smoke_fn(r)
     assert fn.inputs["handler"] == "smoke_hook.handler"
     assert fn.inputs["runtime"] == "python3.12"
     assert fn.inputs["architectures"] == ["arm64"]
@@ -369,3 +380,82 @@ def test_codedeploy_choice_maps_predefined_and_custom() -> None:
     assert not choice.predefined
     assert choice.deployment_config_name == "orders-api-prod-linear-20pct-every-2min"
     assert json.loads(json.dumps(choice.deployment_config_args()))["compute_platform"] == "ECS"
+
+
+# ---- digest admission hook (stage: deployment.admissionHook true) ---------------------------
+
+
+def test_stage_wires_the_admission_hook_before_scale_up_and_the_smoke_test_after() -> None:
+    r = rec("stage")
+    [admission] = admission_fns(r)
+    smoke = smoke_fn(r)
+    hooks = r.one(SERVICE).inputs["deploymentConfiguration"]["lifecycleHooks"]
+    by_stage = {stage: h["hookTargetArn"] for h in hooks for stage in h["lifecycleStages"]}
+    assert by_stage == {
+        deploy_r.ADMISSION_STAGE: admission.outputs["arn"],
+        deploy_r.SMOKE_TEST_STAGE: smoke.outputs["arn"],
+    }
+    assert deploy_r.ADMISSION_STAGE == "PRE_SCALE_UP"
+    invoker = r.one("aws:iam/role:Role", {"name": "orders-api-stage-hook-invoker"})
+    assert {h["roleArn"] for h in hooks} == {invoker.outputs["arn"]}
+    policies = [
+        p
+        for p in r.find("aws:iam/rolePolicy:RolePolicy")
+        if p.name == "orders-api-stage-hook-invoker-policy"
+    ]
+    [statement] = policies[0].json_input("policy")["Statement"]
+    assert statement["Action"] == ["lambda:InvokeFunction"]
+    assert sorted(statement["Resource"]) == sorted([admission.outputs["arn"], smoke.outputs["arn"]])
+
+
+def test_stage_admission_lambda_role_and_logs() -> None:
+    r = rec("stage")
+    [fn] = admission_fns(r)
+    i = fn.inputs
+    assert i["runtime"] == "python3.12"
+    assert i["architectures"] == ["arm64"]
+    assert i["timeout"] == 60
+    assert i["name"] == "orders-api-stage-admission-hook"
+    assert "vpcConfig" not in i or not i["vpcConfig"]
+    group = r.one(
+        "aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/lambda/orders-api-stage-admission-hook"}
+    )
+    service_logs = r.one("aws:cloudwatch/logGroup:LogGroup", {"name": "/ecs/stage/orders-api"})
+    smoke_logs = r.one(
+        "aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/lambda/orders-api-stage-smoke-hook"}
+    )
+    key = r.one("aws:kms/key:Key", name="orders-api-stage-logs-key")
+    assert group.inputs["kmsKeyId"] == key.outputs["arn"]
+    assert group.inputs["kmsKeyId"] == service_logs.inputs["kmsKeyId"]
+    assert group.inputs["kmsKeyId"] == smoke_logs.inputs["kmsKeyId"]
+    assert group.inputs["retentionInDays"] == 30
+    role = r.one("aws:iam/role:Role", {"name": "orders-api-stage-admission-hook"})
+    assert i["role"] == role.outputs["arn"]
+    trust = role.json_input("assumeRolePolicy")["Statement"][0]["Principal"]
+    assert trust == {"Service": "lambda.amazonaws.com"}
+    [policy] = [
+        p
+        for p in r.find("aws:iam/rolePolicy:RolePolicy")
+        if p.name == "orders-api-stage-admission-hook-policy"
+    ]
+    statements = {s["Sid"]: s for s in policy.json_input("policy")["Statement"]}
+    assert statements["DescribeServiceRevisions"]["Resource"] == [
+        "arn:aws:ecs:eu-west-1:333333333333:service/orders-api-stage/orders-api-stage-svc",
+        "arn:aws:ecs:eu-west-1:333333333333:service-revision/orders-api-stage/"
+        "orders-api-stage-svc/*",
+    ]
+    assert r.one(SERVICE).inputs["name"] == "orders-api-stage-svc"
+    assert r.one("aws:ecs/cluster:Cluster").inputs["name"] == "orders-api-stage"
+
+
+def test_dev_has_no_admission_hook() -> None:
+    r = rec("dev")
+    assert admission_fns(r) == []
+    hooks = r.one(SERVICE).inputs["deploymentConfiguration"]["lifecycleHooks"]
+    assert [h["lifecycleStages"] for h in hooks] == [["POST_TEST_TRAFFIC_SHIFT"]]
+    [policy] = [
+        p
+        for p in r.find("aws:iam/rolePolicy:RolePolicy")
+        if p.name == "orders-api-dev-hook-invoker-policy"
+    ]
+    assert policy.json_input("policy")["Statement"][0]["Resource"] == smoke_fn(r).outputs["arn"]

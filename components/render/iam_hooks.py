@@ -1,4 +1,5 @@
-"""IAM documents for the smoke-test hook Lambda (pure; built with :mod:`components.render.iam`).
+"""IAM documents for the smoke-test and admission hook Lambdas (pure; built with
+:mod:`components.render.iam`).
 
 Three roles touch the hook:
 
@@ -28,6 +29,18 @@ deployment id, and its code reports only on the id it was handed.
 
 The ECS engine needs nothing beyond logs in the hook's own role: ECS invokes the function with
 the invoker role and reads the verdict from the return value, so the hook calls no ECS API.
+
+The optional digest **admission hook** (ECS engine, ``PRE_SCALE_UP``,
+:mod:`components.runtime.admission_hook`) reads the green revision and its task definition:
+:func:`admission_hook_policy`. Findings (Service Authorization Reference, "Actions, resources,
+and condition keys for Amazon Elastic Container Service",
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
+``ecs:DescribeServiceRevisions`` requires two resource types, ``service``
+(``arn:{partition}:ecs:{region}:{account}:service/{cluster}/{service}``) and
+``service-revision``
+(``arn:{partition}:ecs:{region}:{account}:service-revision/{cluster}/{service}/{id}``), so it
+is scoped to this one service and its revisions; ``ecs:DescribeTaskDefinition`` lists **no
+resource type**, so it can only be granted on ``*`` (it is read-only).
 """
 
 from __future__ import annotations
@@ -43,10 +56,16 @@ PUT_HOOK_STATUS_STAR_REASON = (
     "deploymentgroup ARN would never match and the hook would be denied"
 )
 
+DESCRIBE_TASK_DEFINITION_STAR_REASON = (
+    "ecs:DescribeTaskDefinition supports no resource-level permissions (Service Authorization "
+    "Reference lists no resource type for it); a task-definition ARN would never match"
+)
+
 _PARTITION_RE = re.compile(r"^aws(-[a-z]+)*$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _LOG_GROUP_RE = re.compile(r"^[A-Za-z0-9._/#-]{1,512}$")
+_ECS_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _CODEDEPLOY_NAME_RE = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}$")
 _FUNCTION_ARN_RE = re.compile(
     r"^arn:aws(-[a-z]+)*:lambda:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:function:"
@@ -172,4 +191,71 @@ def hook_invoke_policy(*, function_arn: str) -> dict[str, Any]:
     )
     return policy_document(
         [Statement(sid="InvokeSmokeHook", actions=["lambda:InvokeFunction"], resources=[arn])]
+    )
+
+
+def ecs_service_revision_resources(
+    *, partition: str, region: str, account_id: str, cluster_name: str, service_name: str
+) -> list[str]:
+    """The service ARN and the ARN pattern of all of its service revisions (both resource types
+    ``ecs:DescribeServiceRevisions`` requires)."""
+    partition, region, account_id = _scope(partition, region, account_id)
+    rule = "1-255 letters, digits, hyphens and underscores (no wildcards)"
+    cluster = _check("cluster_name", cluster_name, _ECS_NAME_RE, rule)
+    service = _check("service_name", service_name, _ECS_NAME_RE, rule)
+    prefix = f"arn:{partition}:ecs:{region}:{account_id}"
+    return [
+        f"{prefix}:service/{cluster}/{service}",
+        f"{prefix}:service-revision/{cluster}/{service}/*",
+    ]
+
+
+def admission_hook_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    log_group_name: str,
+    cluster_name: str,
+    service_name: str,
+) -> dict[str, Any]:
+    """Permissions of the digest admission hook's execution role (trust: the same
+    :func:`smoke_hook_trust_policy`).
+
+    * ``WriteOwnLogs``: ``logs:CreateLogStream`` + ``logs:PutLogEvents`` on its own log group
+      and its streams only (no ``logs:CreateLogGroup``: the stack declares the group).
+    * ``DescribeServiceRevisions``: ``ecs:DescribeServiceRevisions`` on this service and its
+      revisions only.
+    * ``DescribeTaskDefinition``: ``ecs:DescribeTaskDefinition`` on ``*`` - AWS offers no
+      resource-level permission for it (see the module docstring); it only reads.
+    """
+    group_arn = log_group_arn(
+        partition=partition, region=region, account_id=account_id, log_group_name=log_group_name
+    )
+    return policy_document(
+        [
+            Statement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[group_arn, f"{group_arn}:*"],
+            ),
+            Statement(
+                sid="DescribeServiceRevisions",
+                actions=["ecs:DescribeServiceRevisions"],
+                resources=ecs_service_revision_resources(
+                    partition=partition,
+                    region=region,
+                    account_id=account_id,
+                    cluster_name=cluster_name,
+                    service_name=service_name,
+                ),
+            ),
+            Statement(
+                sid="DescribeTaskDefinition",
+                actions=["ecs:DescribeTaskDefinition"],
+                # No resource-level permission exists for this action (module docstring).
+                resources=["*"],
+                star_resource_reason=DESCRIBE_TASK_DEFINITION_STAR_REASON,
+            ),
+        ]
     )

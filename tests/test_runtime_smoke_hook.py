@@ -157,7 +157,7 @@ def check(
 ) -> list[sh.CheckResult]:
     kwargs: dict[str, Any] = {
         "expected_status": 200,
-        "timeout": 2.0,
+        "timeout": 10.0,
         "attempts": 3,
         "delay": 2.0,
         "sleep": clock.sleep,
@@ -252,10 +252,13 @@ def test_budget_stops_retries(
     server: HTTPServer, clock: FakeClock, logs: list[dict[str, Any]]
 ) -> None:
     server.expect_request("/health/ready").respond_with_data("", status=500)
-    # t=0 attempt 1; sleep 2 (2+2 <= 6 left); t=2 attempt 2; a 4 s sleep + 2 s timeout > 4 left.
-    [result] = check(base(server), clock, logs, budget=6.0)
+    # A real local server, so the request timeout is generous (10 s: a loaded CI machine must
+    # not turn a 500 into a timeout); the fake clock only moves on sleeps.
+    # t=0 attempt 1; sleep 10 (10+10 <= 30 left); t=10 attempt 2; a 20 s sleep + 10 s
+    # timeout > 20 left.
+    [result] = check(base(server), clock, logs, budget=30.0, timeout=10.0, delay=10.0)
     assert (result.attempts, result.budget_exhausted) == (2, True)
-    assert clock.sleeps == [2.0]
+    assert clock.sleeps == [10.0]
     assert requests_to(server, "/health/ready") == 2
     assert result.error == "status 500, expected 200"
     assert logs[0]["budget_exhausted"] is True
@@ -271,6 +274,7 @@ def test_budget_is_shared_by_all_paths(clock: FakeClock, logs: list[dict[str, An
         paths=["/a", "/b"],
         budget=6.0,
         delay=1.0,
+        timeout=2.0,
         opener=opener,
     )
     assert (first.attempts, first.budget_exhausted, first.error) == (2, True, "timeout after 2s")

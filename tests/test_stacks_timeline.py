@@ -124,3 +124,15 @@ def test_preview_warns_when_a_config_exceeds_its_budget(tmp_path: Path) -> None:
     )
     assert any("over the lead-time budget of 10 min" in w for w in warnings)
     assert any(line.startswith("  WARNING: ") for line in preview.timeline_lines(report))
+
+
+def test_admission_hook_is_part_of_the_ecs_timeline() -> None:
+    ecs = replace(BASE, engine="ecs", strategy="allAtOnce")
+    without = tl.deploy_timeline(ecs)
+    with_hook = tl.deploy_timeline(replace(ecs, admission_hook_seconds=60))
+    assert with_hook.steps[1].name == "PRE_SCALE_UP digest admission hook"
+    assert with_hook.worst_case_seconds == without.worst_case_seconds + 60
+    _, stage, _ = preview.build_report("stage")
+    assert any(
+        "PRE_SCALE_UP digest admission hook" in line for line in stage["timelines"][0]["lines"]
+    )

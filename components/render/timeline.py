@@ -80,6 +80,8 @@ class DeploySettings:
     healthy_threshold: int = 2
     deregistration_delay_seconds: int = 30
     migration_timeout_minutes: int | None = None
+    admission_hook_seconds: int = 0
+    """ECS engine: the PRE_SCALE_UP digest admission hook's timeout (0: no hook)."""
 
 
 def shift_seconds(
@@ -101,6 +103,10 @@ def deploy_timeline(s: DeploySettings) -> Timeline:
     if s.migration_timeout_minutes:
         steps.append(Step("EF Core migration task", s.migration_timeout_minutes * 60, "timeout"))
     steps.append(Step("register task definition + start deployment", DEPLOY_OVERHEAD_SECONDS))
+    if s.engine == "ecs" and s.admission_hook_seconds:
+        steps.append(
+            Step("PRE_SCALE_UP digest admission hook", s.admission_hook_seconds, "timeout")
+        )
     health = TASK_START_SECONDS + s.healthy_threshold * s.health_interval_seconds
     steps.append(Step("green tasks start and pass health checks", health))
     shift = shift_seconds(
@@ -194,7 +200,14 @@ def settings_from_config(env: Any) -> DeploySettings:
         healthy_threshold=hc.healthy_threshold,
         deregistration_delay_seconds=env.load_balancer.deregistration_delay_seconds,
         migration_timeout_minutes=env.migration.timeout_minutes if env.migration.enabled else None,
+        admission_hook_seconds=_admission_hook_seconds() if d.admission_hook else 0,
     )
+
+
+def _admission_hook_seconds() -> int:
+    from components.service import ADMISSION_HOOK_TIMEOUT_SECONDS
+
+    return ADMISSION_HOOK_TIMEOUT_SECONDS
 
 
 def for_stack(cfg: Any, siblings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -118,10 +118,8 @@ class EnvironmentContext:
     tooling: pulumi.StackReference
 
 
-def _environment_service(ctx: EnvironmentContext) -> None:
-    """Network, ALB, BlueGreenFargateService, alarms. Exports the service outputs."""
-    from components import service as service_mod
-
+def _initial_image(ctx: EnvironmentContext) -> pulumi.Output[str]:
+    """The tooling stack's initial image (``imageRef``, by digest) for the task definitions."""
     cfg = ctx.cfg
 
     def image_ref(values: list[object]) -> str:
@@ -139,9 +137,17 @@ def _environment_service(ctx: EnvironmentContext) -> None:
         )
         return f"{repo}@sha256:{'0' * 64}"
 
-    image = pulumi.Output.all(
+    return pulumi.Output.all(
         ctx.tooling.get_output("imageRef"), ctx.tooling.get_output("repositoryUrl")
     ).apply(image_ref)
+
+
+def _environment_service(ctx: EnvironmentContext) -> None:
+    """Network, ALB, BlueGreenFargateService, alarms. Exports the service outputs."""
+    from components import service as service_mod
+
+    cfg = ctx.cfg
+    image = _initial_image(ctx)
     args = service_mod.BlueGreenFargateServiceArgs.from_config(
         cfg,
         image=image,
@@ -151,6 +157,24 @@ def _environment_service(ctx: EnvironmentContext) -> None:
     component = service_mod.BlueGreenFargateService(cfg.names.prefix, args)
     for key, value in service_mod.service_exports(component).items():
         pulumi.export(key, value)
+
+
+def _environment_migration(ctx: EnvironmentContext) -> None:
+    """The EF Core migration task definition (``migration.enabled``; none otherwise). Exports
+    migrationFamily."""
+    cfg = ctx.cfg
+    if not cfg.migration.enabled:
+        return
+    from components import migration as migration_mod
+
+    args = migration_mod.EfMigrationTaskArgs.from_config(
+        cfg,
+        image=_initial_image(ctx),
+        tags=ctx.tags,
+        repository_arn=ctx.tooling.get_output("repositoryArn"),
+    )
+    task = migration_mod.EfMigrationTask(f"{cfg.names.prefix}-migration", args)
+    pulumi.export("migrationFamily", task.family)
 
 
 def _environment_deploy_role(ctx: EnvironmentContext) -> None:
@@ -198,6 +222,7 @@ def _deploy_role_policy(
 ) -> dict[str, Any]:
     """The deploy role's permissions: exactly what components/runtime/deploy.py and
     migrate.py do in this environment, scoped by the deterministic names."""
+    from components import migration as migration_mod
     from components import naming as naming_mod
     from components import service as service_mod
     from components.render import iam_deploy
@@ -222,7 +247,12 @@ def _deploy_role_policy(
         codedeploy_group=names.codedeploy_group if codedeploy else None,
         codedeploy_configs=[choice.deployment_config_name] if choice else [],
         migration_family=names.migration_family if cfg.migration.enabled else None,
-        migration_pass_role_arns=role_arns if cfg.migration.enabled else [],
+        # The migration task definition's own roles (components/migration.py), not the service's.
+        migration_pass_role_arns=(
+            migration_mod.role_arns(names, account_id=cfg.account_id)
+            if cfg.migration.enabled
+            else []
+        ),
         artifact_key_arn=artifact_key_arn,
     )
 
@@ -274,6 +304,7 @@ def build_environment(cfg: config_mod.EnvironmentConfig) -> None:
     tooling = pulumi.StackReference("tooling", stack_name=tooling_stack)
     ctx = EnvironmentContext(cfg=cfg, tags=stack_tags(cfg), tooling=tooling)
     _environment_service(ctx)
+    _environment_migration(ctx)
     _environment_deploy_role(ctx)
     _environment_budget(ctx)
 

@@ -229,6 +229,9 @@ ENV_CONFIGS = {  # one deployment config per environment, as the environment sta
 }
 
 
+MIGRATION_ROLES = ("migrate-exec", "migrate-task")
+
+
 @pytest.mark.parametrize("engine", ["ecs", "codedeploy"])
 def test_single_account_deployer_allows_what_each_environment_deploy_role_allows(
     engine: str,
@@ -256,7 +259,12 @@ def test_single_account_deployer_allows_what_each_environment_deploy_role_allows
             codedeploy_group=n.codedeploy_group,
             codedeploy_configs=[ENV_CONFIGS[env.name](n.prefix)],
             migration_family=n.migration_family if env.migrate else None,
-            migration_pass_role_arns=roles if env.migrate else (),
+            # the migration task definition's own roles (components/migration.py)
+            migration_pass_role_arns=(
+                [naming.role_arn(n.role(p), account_id="111111111111") for p in MIGRATION_ROLES]
+                if env.migrate
+                else ()
+            ),
         )
         for s in own["Statement"]:
             actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
@@ -417,3 +425,65 @@ def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names
     assert str(args.image_detail_file) == "imageDetail.json"
     # the engine is no longer picked in shell
     assert "describe-services" not in BUILDSPECS["deploy"]
+
+
+def test_migration_role_purposes_match_the_component() -> None:
+    from components import migration
+
+    assert (migration.EXECUTION_ROLE_PURPOSE, migration.TASK_ROLE_PURPOSE) == MIGRATION_ROLES
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_migrate_step_runs_migrate_py_with_the_promoted_image(single: bool, tmp_path: Path) -> None:
+    """The Migrate<Env> action's variables + the migrate buildspec give migrate.py the family,
+    the migrate container and BuildOutput's imageDetail.json (the digest the deploy gets)."""
+    from components.runtime import migrate
+
+    role = None if single else "arn:aws:iam::222222222222:role/orders-api-stage-deploy"
+    n = naming.Names("orders-api", "stage")
+    env = _env(
+        "stage",
+        migrate=True,
+        deploy_role_arn=role,
+        cluster=n.cluster,
+        ecs_service=n.ecs_service,
+        migration_family=n.migration_family,
+    )
+    stages = ps.layout(_spec([env]))
+    names = [s.name for s in stages]
+    assert names.index("MigrateStage") == names.index("DeployStage") - 1
+    action = next(a for a in ps.actions(stages) if a.name == "MigrateStage")
+    assert action.input_artifacts == (ps.BUILD_OUTPUT,)
+    variables = {
+        v["name"]: v["value"] for v in json.loads(action.configuration["EnvironmentVariables"])
+    }
+    commands = _commands(BUILDSPECS["migrate"])
+    (command,) = [c for c in commands if c.startswith("python3 ")]
+    # imageDetail.json is found in the input artifact exactly as the deploy step finds it
+    find = [c for c in commands if "imageDetail.json" in c and c.startswith("DETAIL=")]
+    assert find and find == [c for c in _commands(BUILDSPECS["deploy"]) if c.startswith("DETAIL=")]
+    script = tmp_path / "run.sh"
+    script.write_text(
+        "python3() { printf '%s\\0' \"$@\"; }\n"
+        "DETAIL=./imageDetail.json SUBNETS=subnet-0a1b2c3d SGS=sg-0a1b2c3d\n"
+        f"{command}\n",
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        ["bash", str(script)],
+        env={"PATH": os.environ["PATH"], "AWS_REGION": "eu-west-1", **variables},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    argv = out.split("\0")[:-1]
+    assert argv[0] == "/tmp/migrate.py"
+    args = migrate.parse_args(argv[1:])
+    assert (args.cluster, args.family, args.container) == (
+        n.cluster,
+        n.migration_family,
+        "migrate",
+    )
+    assert str(args.image_detail_file) == "imageDetail.json" and args.image_uri is None
+    assert args.subnets == ["subnet-0a1b2c3d"] and args.security_groups == ["sg-0a1b2c3d"]
+    assert args.role_arn == role and args.region == "eu-west-1"

@@ -7,6 +7,8 @@ every request against the ECS API model.
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import boto3
@@ -339,57 +341,313 @@ def test_wait_loop_matches_the_deploy_steps(script: list[str]) -> None:
     assert outcomes[0] == outcomes[1]
 
 
-def test_cli_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = _client()
+IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/orders-api@sha256:" + "b" * 64
+OLD_IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/orders-api@sha256:" + "a" * 64
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:db-AbCdEf"
+LATEST_ARN = f"arn:aws:ecs:{REGION}:222222222222:task-definition/{FAMILY}:2"
+TAGS = [
+    {"key": "Application", "value": "orders-api"},
+    {"key": "MigrationTimeoutSeconds", "value": "30"},
+]
 
-    class Session:
-        def client(self, name: str, config: Any = None) -> Any:
-            return client
 
+def _latest() -> dict[str, Any]:
+    """DescribeTaskDefinition's taskDefinition of the migration family (as ECS returns it)."""
+    return {
+        "taskDefinitionArn": LATEST_ARN,
+        "family": FAMILY,
+        "revision": 2,
+        "status": "ACTIVE",
+        "taskRoleArn": "arn:aws:iam::222222222222:role/orders-api-stage-migrate-task",
+        "executionRoleArn": "arn:aws:iam::222222222222:role/orders-api-stage-migrate-exec",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "compatibilities": ["EC2", "FARGATE"],
+        "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"}],
+        "cpu": "512",
+        "memory": "1024",
+        "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+        "volumes": [{"name": "tmp"}],
+        "containerDefinitions": [
+            {
+                "name": "migrate",
+                "image": OLD_IMAGE,
+                "essential": True,
+                "command": ["./efbundle"],
+                "secrets": [
+                    {
+                        "name": "ConnectionStrings__Orders",
+                        "valueFrom": SECRET_ARN,
+                    }
+                ],
+                "readonlyRootFilesystem": True,
+                "user": "1654",
+            }
+        ],
+    }
+
+
+def _expected_register() -> dict[str, Any]:
+    """The latest revision minus read-only keys, the new image in `migrate`, its tags."""
+    latest = _latest()
+    for key in ("taskDefinitionArn", "revision", "status", "compatibilities", "requiresAttributes"):
+        del latest[key]
+    latest["containerDefinitions"][0]["image"] = IMAGE
+    latest["tags"] = TAGS
+    return latest
+
+
+def _registered(stub: Stubber, expected: dict[str, Any] | None = None) -> None:
+    stub.add_response(
+        "describe_task_definition",
+        {"taskDefinition": _latest(), "tags": TAGS},
+        {"taskDefinition": FAMILY, "include": ["TAGS"]},
+    )
+    new = {**_expected_register(), "taskDefinitionArn": TD_ARN, "revision": 3}
+    new.pop("tags")
+    stub.add_response(
+        "register_task_definition", {"taskDefinition": new}, expected or _expected_register()
+    )
+
+
+RUN_NEW_REVISION = {**EXPECTED_RUN_TASK, "taskDefinition": TD_ARN}
+
+
+def _release(client: Any, t: FakeTime, events: list[dict[str, Any]], **kw: Any) -> Any:
+    args: dict[str, Any] = {
+        "cluster": CLUSTER,
+        "family": FAMILY,
+        "image_uri": IMAGE,
+        "subnets": SUBNETS,
+        "security_groups": GROUPS,
+        "container": "migrate",
+        "interval_s": 10,
+        "clock": t.clock,
+        "sleep": t.sleep,
+        "emit": events.append,
+    }
+    return migrate.migrate_release(client, **{**args, **kw})
+
+
+def test_release_registers_the_latest_revision_with_the_digest_and_runs_that_revision() -> None:
+    client, t = _client(), FakeTime()
     events: list[dict[str, Any]] = []
-    argv = ["--cluster", CLUSTER, "--task-definition", FAMILY, "--container", "migrate"]
-    argv += [
-        "--security-groups",
-        ",".join(GROUPS),
-        "--poll-seconds",
-        "0.01",
-        "--timeout-seconds",
-        "5",
-    ]
-    monkeypatch.setattr(migrate.time, "sleep", lambda s: None)
     with Stubber(client) as stub:
-        _started(stub)
+        _registered(stub)  # the Stubber checks the request equals exactly _expected_register()
+        _started(stub, RUN_NEW_REVISION)
         _describe(
             stub, _task("STOPPED", stopCode="EssentialContainerExited", container={"exitCode": 0})
         )
-        assert (
-            migrate.main(
-                [*argv, "--subnets", ",".join(SUBNETS)], session=Session(), emit=events.append
-            )
-            == 0
-        )
-    assert events[-1] == {
-        "event": "result",
-        "ok": True,
+        result = _release(client, t, events)
+        stub.assert_no_pending_responses()
+    assert result == {
+        "taskDefinition": TD_ARN,
+        "image": IMAGE,
         "task": TASK_ARN,
         "exitCode": 0,
         "stopCode": "EssentialContainerExited",
     }
-    assert migrate.main([*argv, "--subnets", "nope"], session=Session(), emit=events.append) == 2
-    assert "subnets: ['nope']" in events[-1]["error"]
+    assert [e["event"] for e in events][:3] == ["latest-revision", "registered", "run-task"]
+    assert events[1]["taskDefinition"] == TD_ARN
+
+
+def test_registered_revision_differs_from_the_latest_only_in_the_migrate_image() -> None:
+    latest = _latest()
+    request = migrate.swap_image(latest, "migrate", IMAGE, tags=TAGS)
+    assert latest["containerDefinitions"][0]["image"] == OLD_IMAGE  # input untouched
+    assert request["containerDefinitions"][0].pop("image") == IMAGE
+    original = copy.deepcopy(latest)
+    original["containerDefinitions"][0].pop("image")
+    kept = {k: v for k, v in original.items() if k not in migrate.READ_ONLY_TASK_DEFINITION_KEYS}
+    assert {k: v for k, v in request.items() if k != "tags"} == kept
+    assert request["tags"] == TAGS
+
+
+def test_release_failure_is_reported_with_the_new_revision() -> None:
+    client, t = _client(), FakeTime()
     with Stubber(client) as stub:
-        _started(stub)
+        _registered(stub)
+        _started(stub, RUN_NEW_REVISION)
+        _describe(
+            stub, _task("STOPPED", stopCode="EssentialContainerExited", container={"exitCode": 1})
+        )
+        stub.add_client_error("describe_task_definition", "AccessDeniedException")
+        with pytest.raises(migrate.MigrationError) as err:
+            _release(client, t, [])
+        stub.assert_no_pending_responses()
+    assert f"migration task {TASK_ID} failed: container 'migrate' exited with code 1" in str(
+        err.value
+    )
+
+
+def test_release_timeout_defaults_to_the_revision_tag_and_stops_the_task() -> None:
+    client, t = _client(), FakeTime()
+    with Stubber(client) as stub:
+        _registered(stub)
+        _started(stub, RUN_NEW_REVISION)
+        for _ in range(4):  # 0, 10, 20, 30 (the tag's 30 s deadline)
+            _describe(stub, _task("RUNNING"))
+        stub.add_response(
+            "stop_task",
+            {"task": {"taskArn": TASK_ARN}},
+            {
+                "cluster": CLUSTER,
+                "task": TASK_ARN,
+                "reason": "migration timed out after 30s (dotnet-delivery)",
+            },
+        )
+        with pytest.raises(migrate.MigrationError) as err:
+            _release(client, t, [])
+        stub.assert_no_pending_responses()
+    assert "timed out after 30s (limit 30s)" in str(err.value) and "task stopped" in str(err.value)
+
+
+def test_timeout_tag_parsing() -> None:
+    assert migrate.timeout_from_tags(TAGS) == 30
+    assert migrate.timeout_from_tags([{"key": "MigrationTimeoutSeconds", "value": "x"}]) is None
+    assert migrate.timeout_from_tags([{"key": "MigrationTimeoutSeconds", "value": "0"}]) is None
+    assert migrate.timeout_from_tags([]) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        (
+            {"image_uri": "orders-api:1.2.3"},
+            "image-uri: 'orders-api:1.2.3' is not pinned by digest",
+        ),
+        ({"family": f"{FAMILY}:3"}, f"family: '{FAMILY}:3' is not a task definition family"),
+        ({"subnets": ["nope"]}, "subnets: ['nope']"),
+        ({"container": "app"}, "container: 'app' not found exactly once"),
+    ],
+)
+def test_release_bad_input_registers_nothing(kwargs: dict[str, Any], fragment: str) -> None:
+    client = _client()
+    with Stubber(client) as stub:
+        if "container" in kwargs:  # found out only once the revision is described
+            stub.add_response(
+                "describe_task_definition",
+                {"taskDefinition": _latest(), "tags": TAGS},
+                {"taskDefinition": FAMILY, "include": ["TAGS"]},
+            )
+        with pytest.raises(migrate.MigrationInputError) as err:
+            _release(client, FakeTime(), [], **kwargs)
+        stub.assert_no_pending_responses()
+    assert fragment in str(err.value)
+
+
+def test_missing_family_says_to_enable_migration() -> None:
+    client = _client()
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "describe_task_definition", "ClientException", "Unable to describe task definition."
+        )
+        with pytest.raises(migrate.MigrationInputError) as err:
+            _release(client, FakeTime(), [])
+    assert f"migration task definition family {FAMILY!r} not found" in str(err.value)
+    assert "migration.enabled" in str(err.value)
+
+
+@pytest.mark.parametrize("container", ["migrate", "app", "sidecar"])
+@pytest.mark.parametrize("with_tags", [True, False])
+def test_swap_logic_matches_the_deploy_steps(container: str, with_tags: bool) -> None:
+    """migrate.py carries its own copy of the image swap (one-file scripts): same result and
+    same refusals as deploy.swap_image."""
+    latest = _latest()
+    latest["containerDefinitions"].append({**latest["containerDefinitions"][0], "name": "app"})
+    tags = TAGS if with_tags else None
+    outcomes = []
+    for module, error in ((migrate, migrate.MigrationInputError), (deploy, deploy.InputError)):
+        try:
+            outcomes.append(("ok", module.swap_image(latest, container, IMAGE, tags=tags)))
+        except error as exc:
+            outcomes.append(("refused", str(exc)))
+    assert outcomes[0] == outcomes[1]
+    assert migrate.READ_ONLY_TASK_DEFINITION_KEYS == deploy.READ_ONLY_TASK_DEFINITION_KEYS
+    for uri in (IMAGE, "repo:tag", "repo@sha256:" + "A" * 64, f" {IMAGE} "):
+        results = []
+        for module, error in ((migrate, migrate.MigrationInputError), (deploy, deploy.InputError)):
+            try:
+                results.append(module.parse_image_uri(uri))
+            except error as exc:
+                results.append(str(exc))
+        assert results[0] == results[1], uri
+
+
+class _Session:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def client(self, name: str, config: Any = None) -> Any:
+        return self._client
+
+
+def test_cli_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    client = _client()
+    session = _Session(client)
+    detail = tmp_path / "imageDetail.json"
+    detail.write_text(json.dumps({"ImageURI": IMAGE}), encoding="utf-8")
+    events: list[dict[str, Any]] = []
+    argv = ["--cluster", CLUSTER, "--family", FAMILY, "--container", "migrate"]
+    argv += ["--security-groups", ",".join(GROUPS), "--poll-seconds", "0.01"]
+    argv += ["--timeout-seconds", "5"]
+    good = [*argv, "--subnets", ",".join(SUBNETS)]
+    monkeypatch.setattr(migrate.time, "sleep", lambda s: None)
+    with Stubber(client) as stub:
+        _registered(stub)
+        _started(stub, RUN_NEW_REVISION)
+        _describe(
+            stub, _task("STOPPED", stopCode="EssentialContainerExited", container={"exitCode": 0})
+        )
+        code = migrate.main(
+            [*good, "--image-detail-file", str(detail)], session=session, emit=events.append
+        )
+        stub.assert_no_pending_responses()
+    assert code == 0
+    assert events[-1] == {
+        "event": "result",
+        "ok": True,
+        "taskDefinition": TD_ARN,
+        "image": IMAGE,
+        "task": TASK_ARN,
+        "exitCode": 0,
+        "stopCode": "EssentialContainerExited",
+    }
+    # bad input: exit 2, nothing called
+    bad = [*argv, "--subnets", "nope", "--image-uri", IMAGE]
+    assert migrate.main(bad, session=session, emit=events.append) == 2
+    assert "subnets: ['nope']" in events[-1]["error"]
+    tag = [*good, "--image-uri", "orders-api:latest"]
+    assert migrate.main(tag, session=session, emit=events.append) == 2
+    assert "is not pinned by digest" in events[-1]["error"]
+    missing = [*good, "--image-detail-file", str(tmp_path / "none.json")]
+    assert migrate.main(missing, session=session, emit=events.append) == 2
+    assert "image-detail-file: cannot read" in events[-1]["error"]
+    # migration fails: exit 1
+    with Stubber(client) as stub:
+        _registered(stub)
+        _started(stub, RUN_NEW_REVISION)
         _describe(
             stub, _task("STOPPED", stopCode="EssentialContainerExited", container={"exitCode": 3})
         )
         stub.add_client_error("describe_task_definition", "ClientException")
-        assert (
-            migrate.main(
-                [*argv, "--subnets", ",".join(SUBNETS)], session=Session(), emit=events.append
-            )
-            == 1
-        )
+        code = migrate.main([*good, "--image-uri", IMAGE], session=session, emit=events.append)
+    assert code == 1
     assert "exited with code 3" in events[-1]["error"]
+    # AWS refuses a call (e.g. the deploy role may not register): exit 1, named
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_task_definition",
+            {"taskDefinition": _latest(), "tags": TAGS},
+            {"taskDefinition": FAMILY, "include": ["TAGS"]},
+        )
+        stub.add_client_error("register_task_definition", "AccessDeniedException", "not allowed")
+        code = migrate.main([*good, "--image-uri", IMAGE], session=session, emit=events.append)
+    assert code == 1
+    assert events[-1]["error"] == "AccessDeniedException: not allowed"
+    # exactly one image source
+    with pytest.raises(SystemExit):
+        migrate.parse_args(good)
 
 
 def test_module_is_self_contained() -> None:

@@ -384,18 +384,24 @@ def deploy_buildspec(*, bucket: str, script_key: str) -> str:
 
 
 def migrate_buildspec(*, bucket: str, script_key: str) -> str:
-    """Run migrate.py in the subnets / security groups the service itself runs in."""
+    """Run migrate.py in the subnets / security groups the service itself runs in, with the
+    promoted image (``imageDetail.json`` in ``BuildOutput``, as the deploy step finds it): the
+    migration bundle ships in the release image, so the release's own bundle migrates the
+    database before the release is deployed (expand-and-contract)."""
     net_query = "services[0].networkConfiguration.awsvpcConfiguration"
     return _buildspec(
         [
             f'aws s3 cp "s3://{bucket}/{script_key}" /tmp/migrate.py',
+            'DETAIL="$(find . -name imageDetail.json -print | sort | head -n 1)"',
+            'test -n "$DETAIL" || { echo "no imageDetail.json in BuildOutput" >&2; exit 2; }',
             f'SUBNETS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
             f'--services "$ECS_SERVICE" --query "join(\',\', {net_query}.subnets)" '
             '--output text)"',
             f'SGS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
             f'--services "$ECS_SERVICE" --query "join(\',\', {net_query}.securityGroups)" '
             '--output text)"',
-            'python3 /tmp/migrate.py --cluster "$CLUSTER" --task-definition "$MIGRATION_FAMILY" '
+            'python3 /tmp/migrate.py --cluster "$CLUSTER" --family "$MIGRATION_FAMILY" '
+            '--image-detail-file "$DETAIL" '
             '--subnets "$SUBNETS" --security-groups "$SGS" --container migrate '
             f'--region "$AWS_REGION" {ROLE_ARG}',
         ]
@@ -574,6 +580,11 @@ def _direct_deploy_statements(
             naming.role_arn(names.execution_role, account_id=account_id),
             naming.role_arn(names.task_role, account_id=account_id),
         ]
+        # The migration task definition's own roles (components/migration.py).
+        migration_roles = [
+            naming.role_arn(names.role(purpose), account_id=account_id)
+            for purpose in ("migrate-exec", "migrate-task")
+        ]
         for statement in iam_deploy.deploy_role_statements(
             region=region,
             account_id=account_id,
@@ -586,7 +597,7 @@ def _direct_deploy_statements(
             codedeploy_group=env.codedeploy_group,
             codedeploy_configs=iam_deploy.codedeploy_config_patterns(names.prefix),
             migration_family=env.migration_family if env.migrate else None,
-            migration_pass_role_arns=roles if env.migrate else (),
+            migration_pass_role_arns=migration_roles if env.migrate else (),
         ):
             key = (
                 statement.sid,

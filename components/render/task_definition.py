@@ -455,11 +455,28 @@ class TaskDefinitionSpec:
     user: str = APP_UID
     container_port: int = CONTAINER_PORT
     adot: AdotSidecar | None = None
+    container: str | None = None
+    """The container's name (default: ``service_name``); e.g. ``migrate`` for a one-off task."""
+    command: tuple[str, ...] = ()
+    """The container's ``command`` (exec form, no shell expansion; default: the image's CMD)."""
+    listens: bool = True
+    """The container serves HTTP on ``container_port``: a port mapping and
+    ``ASPNETCORE_HTTP_PORTS``. ``False`` for a one-off task (a migration) that serves nothing."""
 
     def __post_init__(self) -> None:
         if not CONTAINER_NAME_RE.match(self.service_name):
             raise TaskDefinitionError(
                 f"service_name: {self.service_name!r} must be 1-255 letters, digits, '-' or '_'"
+            )
+        if self.container is not None and not CONTAINER_NAME_RE.match(self.container):
+            raise TaskDefinitionError(
+                f"container: {self.container!r} must be 1-255 letters, digits, '-' or '_'"
+            )
+        if isinstance(self.command, str) or not all(
+            isinstance(part, str) and part for part in self.command
+        ):
+            raise TaskDefinitionError(
+                f"command: {self.command!r} must be a list of non-empty strings (exec form)"
             )
         if not self.environment_name:
             raise TaskDefinitionError("environment_name must not be empty")
@@ -560,8 +577,8 @@ class TaskDefinitionSpec:
     # ---- derived ------------------------------------------------------------------------
     @property
     def container_name(self) -> str:
-        """The application container's name (the service name)."""
-        return self.service_name
+        """The application container's name (``container``, default the service name)."""
+        return self.container or self.service_name
 
     def secret_references(self) -> list[SecretReference]:
         """Every secret reference any container of the task resolves at start."""
@@ -596,7 +613,8 @@ def _log_configuration(spec: TaskDefinitionSpec, stream_prefix: str) -> dict[str
 def _app_environment(spec: TaskDefinitionSpec) -> dict[str, str]:
     env = dict(spec.environment)
     env["ASPNETCORE_ENVIRONMENT"] = spec.aspnetcore_environment
-    env["ASPNETCORE_HTTP_PORTS"] = str(spec.container_port)
+    if spec.listens:
+        env["ASPNETCORE_HTTP_PORTS"] = str(spec.container_port)
     if spec.adot is not None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = OTLP_GRPC_ENDPOINT
         env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc"
@@ -615,14 +633,6 @@ def _app_container(spec: TaskDefinitionSpec) -> dict[str, Any]:
         "name": spec.container_name,
         "image": spec.image,
         "essential": True,
-        "portMappings": [
-            {
-                "name": "http",
-                "containerPort": spec.container_port,
-                "protocol": "tcp",
-                "appProtocol": "http",
-            }
-        ],
         "environment": _pairs(_app_environment(spec), "value"),
         "secrets": _pairs(spec.secrets, "valueFrom"),
         "logConfiguration": _log_configuration(spec, spec.log_stream_prefix),
@@ -635,6 +645,17 @@ def _app_container(spec: TaskDefinitionSpec) -> dict[str, Any]:
             "initProcessEnabled": True,
         },
     }
+    if spec.listens:
+        container["portMappings"] = [
+            {
+                "name": "http",
+                "containerPort": spec.container_port,
+                "protocol": "tcp",
+                "appProtocol": "http",
+            }
+        ]
+    if spec.command:
+        container["command"] = list(spec.command)
     if spec.health_check is not None:
         container["healthCheck"] = spec.health_check.render()
     if spec.adot is not None:

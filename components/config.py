@@ -439,8 +439,15 @@ class MigrationConfig(Model):
     """``dotnet-delivery:migration`` - EF Core bundle run before the deploy (default off)."""
 
     enabled: bool = False
-    command: list[str] = Field(default_factory=lambda: ["./efbundle", "--connection", "$DB"])
+    """Run the migration task before each deploy of this environment (default off)."""
+    command: list[str] = Field(default_factory=lambda: ["/app/efbundle"], min_length=1)
+    """Exec-form command of the ``migrate`` container (default ``/app/efbundle``). No shell
+    runs it, so ``$VARS`` are not expanded; the bundle reads its connection string from the
+    app's configuration (``ConnectionStrings__…`` from ``service.secrets``). The release
+    image must contain the bundle: ``dotnet ef migrations bundle -o /app/efbundle`` in the
+    service's Dockerfile (the rendered one does not build it)."""
     timeout_minutes: int = Field(default=15, ge=1, le=120)
+    """Stop the task and fail the pipeline after this long (default 15)."""
 
 
 class EnvironmentConfig(Model):

@@ -39,7 +39,7 @@ def test_task_definition_runs_the_bundle_from_the_image_digest(stack: str) -> No
     assert container["name"] == migration.CONTAINER == "migrate"
     (app,) = [c for c in service_containers(r, stack) if c["name"] == "orders-api"]
     assert DIGEST.match(container["image"]) and container["image"] == app["image"]
-    assert container["command"] == ["./efbundle", "--connection", "$DB"]  # config default
+    assert container["command"] == ["/app/efbundle"]  # config default
     assert "portMappings" not in container and "healthCheck" not in container
     env = {e["name"] for e in container["environment"]}
     assert "ASPNETCORE_HTTP_PORTS" not in env and "ASPNETCORE_ENVIRONMENT" in env

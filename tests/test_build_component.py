@@ -14,7 +14,7 @@ import yaml
 from components import build as build_mod
 from components import config as config_mod
 from components.render import buildspec as bs
-from components.testing import render
+from components.testing import cached_render
 from components.testing.engine import PROJECT_ROOT, parse_stack_file
 from components.testing.engine import render as engine_render
 from components.testing.queries import RecordedResource, Recording
@@ -38,7 +38,7 @@ SONAR_ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:orders-api/son
 
 @functools.cache
 def _base() -> Recording:
-    return render("tooling")
+    return cached_render("tooling")  # shared with other modules
 
 
 @functools.cache

@@ -22,7 +22,7 @@ from components import config as config_mod
 from components import image as image_mod
 from components import naming
 from components.render import ecr, versioning
-from components.testing import Recording, parse_stack_file, render
+from components.testing import Recording, cached_render, parse_stack_file
 from components.testing.engine import PROJECT_ROOT
 from components.testing.engine import render as render_with
 
@@ -49,7 +49,7 @@ def _variant_text(**image_changes: Any) -> str:
 
 @functools.cache
 def base() -> Recording:
-    return render("tooling")
+    return cached_render("tooling")  # shared with other modules
 
 
 @functools.cache

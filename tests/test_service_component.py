@@ -11,7 +11,7 @@ import pytest
 
 from components import service as service_mod
 from components.render import deployment as deploy_r
-from components.testing import Recording, render
+from components.testing import Recording, cached_render
 from components.testing import engine as engine_mod
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def rec(stack: str) -> Recording:
             stack_file = engine_mod.parse_stack_file(_codedeploy_dev_yaml())
             _CACHE[stack] = engine_mod.render("dev", stack_file=stack_file)
         else:
-            _CACHE[stack] = render(stack)
+            _CACHE[stack] = cached_render(stack)  # shared with other modules
     return _CACHE[stack]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components import tags
-from components.testing import Recording, render
+from components.testing import Recording, cached_render
 from components.testing.engine import PROJECT_ROOT
 from components.testing.mocks import split_type
 
@@ -21,7 +21,7 @@ STACKS = ("tooling", "dev", "stage", "prod")
 
 @functools.cache
 def rendered(stack: str) -> Recording:
-    return render(stack)
+    return cached_render(stack)  # shared with other modules
 
 
 @functools.cache

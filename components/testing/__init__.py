@@ -8,6 +8,9 @@ Quick start (see README "Testing your own stacks")::
     rec.has_resource("aws:ecs/service:Service", {"deploymentController": {"type": "ECS"}})
     assert rec.count("aws:lb/targetGroup:TargetGroup") == 2
 
+``cached_render("prod")`` (or ``render("prod", cache=True)``) memoises renders per process and
+returns a deep copy each time: test modules that render the same stack files share one render.
+
 In pytest, the ``offline_stack`` fixture (``pytest_plugins = ["components.testing.fixtures"]``)
 gives the same ``render`` with per-test isolation.
 """
@@ -16,6 +19,7 @@ from components.testing.engine import (
     SECRET,
     StackFile,
     StackFileError,
+    cached_render,
     load_stack_file,
     parse_stack_file,
     program_from_file,
@@ -31,6 +35,7 @@ __all__ = [
     "Recording",
     "StackFile",
     "StackFileError",
+    "cached_render",
     "load_stack_file",
     "matches",
     "parse_stack_file",

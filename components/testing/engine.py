@@ -9,6 +9,11 @@ them), options (ignore_changes, protect, depends_on, …) and outputs, plus the 
 Each render runs in a fresh :class:`contextvars.Context`, so renders are isolated from each
 other (Pulumi's runtime settings, config and root stack are context variables).
 
+:func:`cached_render` (or ``render(..., cache=True)``) memoises renders per process, keyed by
+the stack, the stack file's parsed content, the project directory and the program file's
+path and text; each call returns a deep copy, so callers can never see each other's changes.
+Test modules that render the same unmodified stacks share one render per stack this way.
+
 ``secure:`` values in a stack file are never decrypted: they become placeholders marked
 secret, and every secret value is recorded as :data:`SECRET`.
 """
@@ -16,6 +21,7 @@ secret, and every secret value is recorded as :data:`SECRET`.
 from __future__ import annotations
 
 import contextvars
+import copy
 import json
 import runpy
 import sys
@@ -331,10 +337,77 @@ def stack_reference_outputs(project_dir: Path = PROJECT_ROOT) -> Callable[[str],
             return {}
         key = (str(path), path.read_text(encoding="utf-8"))
         if key not in _REFERENCE_CACHE:
-            _REFERENCE_CACHE[key] = dict(render(stack, project_dir=project_dir).exports)
+            # The memoised render: a test that renders this stack itself reuses it.
+            _REFERENCE_CACHE[key] = dict(cached_render(stack, project_dir=project_dir).exports)
         return _REFERENCE_CACHE[key]
 
     return resolve
+
+
+_RENDER_CACHE: dict[tuple[str, ...], Recording] = {}
+
+
+def _render_key(
+    stack: str,
+    stack_file: StackFile,
+    project_dir: Path,
+    program_path: Path,
+    project: str,
+    preview: bool,
+) -> tuple[str, ...]:
+    """Everything a render of this project's program depends on, as text."""
+    config = json.dumps(stack_file.config, sort_keys=True, default=str)
+    secrets = json.dumps(sorted(stack_file.secret_keys))
+    program_text = program_path.read_text(encoding="utf-8") if program_path.is_file() else ""
+    # An environment stack also depends on the stack file its StackReference reads.
+    referenced = ""
+    if stack_file.config.get("dotnet-delivery:role") == "environment":
+        ref = str(stack_file.config.get("dotnet-delivery:toolingStack") or "tooling")
+        ref_path = stack_file_path(ref.rsplit("/", 1)[-1], project_dir)
+        referenced = ref_path.read_text(encoding="utf-8") if ref_path.is_file() else ""
+    return (
+        stack,
+        config,
+        secrets,
+        str(project_dir.resolve()),
+        str(program_path.resolve()),
+        program_text,
+        referenced,
+        project,
+        str(preview),
+    )
+
+
+def cached_render(
+    stack: str,
+    *,
+    project_dir: Path = PROJECT_ROOT,
+    stack_file: StackFile | None = None,
+    config_path: Path | None = None,
+    project: str = "dotnet-delivery",
+    preview: bool = False,
+) -> Recording:
+    """:func:`render` memoised per process (the program is ``<project_dir>/__main__.py``).
+
+    The key is the stack name, the stack file's parsed content (``stack_file``,
+    ``config_path`` or ``Pulumi.<stack>.yaml``), the referenced tooling stack file of an
+    environment stack, the project directory and the program file's path and text. Every
+    call returns a deep copy of the memoised :class:`Recording`, so a caller that changes
+    its copy cannot affect another caller.
+    """
+    if stack_file is None:
+        stack_file = load_stack_file(config_path or stack_file_path(stack, project_dir))
+    program_path = project_dir / "__main__.py"
+    key = _render_key(stack, stack_file, project_dir, program_path, project, preview)
+    if key not in _RENDER_CACHE:
+        _RENDER_CACHE[key] = render(
+            stack,
+            project_dir=project_dir,
+            stack_file=stack_file,
+            project=project,
+            preview=preview,
+        )
+    return copy.deepcopy(_RENDER_CACHE[key])
 
 
 def render(
@@ -346,12 +419,28 @@ def render(
     program: Program | None = None,
     project: str = "dotnet-delivery",
     preview: bool = False,
+    cache: bool = False,
 ) -> Recording:
     """Render one stack of a Pulumi project offline.
 
     ``stack_file`` (already parsed) or ``config_path`` replace ``Pulumi.<stack>.yaml``.
-    ``program`` defaults to ``<project_dir>/__main__.py``.
+    ``program`` defaults to ``<project_dir>/__main__.py``. ``cache=True`` is
+    :func:`cached_render` (a per-process memo; not with a custom ``program``).
     """
+    if cache:
+        if program is not None:
+            raise ValueError(
+                "render(cache=True) memoises this project's __main__.py only; "
+                f"program={program!r} cannot be part of the cache key (use cache=False)"
+            )
+        return cached_render(
+            stack,
+            project_dir=project_dir,
+            stack_file=stack_file,
+            config_path=config_path,
+            project=project,
+            preview=preview,
+        )
     if stack_file is None:
         stack_file = load_stack_file(config_path or stack_file_path(stack, project_dir))
     account, region = _account_and_region(stack_file, stack)

@@ -12,7 +12,14 @@ Cross-account: the deployer role is the only principal that assumes the environm
 roles (``sts:AssumeRole`` on exactly their ARNs), so **``pipelineRoleArn`` exports the deployer
 role's ARN: the role each environment's deploy role must trust.** The CodePipeline service role
 itself only starts the projects. In single-account mode the deployer gets the deploy
-permissions directly (scoped by the deterministic names) and assumes nothing.
+permissions directly (scoped by the deterministic names) and assumes nothing: its inline policy
+keeps its base permissions (logs, reports, artifacts, connection) and each environment's deploy
+permissions are a customer managed policy of their own attached to it
+(:func:`components.render.pipeline_stages.single_account_deploy_policies`), because IAM allows
+10,240 characters for all inline policies of a role together but 6,144 per managed policy and
+10 managed policies per role (default quota). Too many or too large environment policies are a
+:class:`~components.config.ConfigError` naming ``dotnet-delivery:pipeline.environments``, raised
+before the component registers anything.
 
 The tooling stack registers nothing in an environment account and reads no environment stack;
 environment resources are addressed by :mod:`components.naming`.
@@ -77,6 +84,21 @@ def environment_steps(cfg: config_mod.ToolingConfig) -> list[ps.EnvironmentStep]
     return steps
 
 
+def single_account_policies(
+    cfg: config_mod.ToolingConfig, steps: list[ps.EnvironmentStep]
+) -> list[ps.EnvironmentPolicy]:
+    """The single-account deployer's per-environment managed policies (plain values).
+
+    Raises :class:`~components.config.ConfigError` when they do not fit IAM's quotas (one
+    line per problem, each naming ``dotnet-delivery:pipeline.environments``)."""
+    try:
+        return ps.single_account_deploy_policies(
+            region=cfg.region, account_id=cfg.account_id, service=cfg.app.name, environments=steps
+        )
+    except ps.DeployerPolicyError as exc:
+        raise config_mod.ConfigError(exc.problems) from None
+
+
 def build_is_batch(cfg: config_mod.ToolingConfig) -> bool:
     """Mirrors DevSecOpsBuildProject: a batch for two or more platforms without QEMU."""
     return len(cfg.image.platforms) > 1 and not cfg.build.qemu_fallback
@@ -94,8 +116,12 @@ class PromotionPipeline(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PromotionPipelineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(TYPE_TOKEN, name, None, opts)
         cfg = args.cfg
+        steps = environment_steps(cfg)
+        single = cfg.accounts.single_account
+        # Plain values only, before anything is registered: a quota problem is a config error.
+        env_policies = single_account_policies(cfg, steps) if single else []
+        super().__init__(TYPE_TOKEN, name, None, opts)
         pcfg = cfg.pipeline
         names = cfg.names
         account = cfg.account_id
@@ -103,8 +129,6 @@ class PromotionPipeline(pulumi.ComponentResource):
         tags = args.tags
         key = args.artifact_key
         child = pulumi.ResourceOptions(parent=self)
-        steps = environment_steps(cfg)
-        single = cfg.accounts.single_account
         deploy_role_arns = sorted({s.deploy_role_arn for s in steps if s.deploy_role_arn})
         batch = build_is_batch(cfg)
 
@@ -247,19 +271,39 @@ class PromotionPipeline(pulumi.ComponentResource):
                     ps.deployer_role_policy(
                         region=region,
                         account_id=account,
-                        service=cfg.app.name,
                         projects=deployer_projects,
                         connection_arn=v[0],
                         bucket_arn=v[1],
                         key_arn=v[2],
                         report_group_arn=v[3],
                         deploy_role_arns=deploy_role_arns,
-                        direct=steps if single else (),
                     )
                 )
             ),
             opts=child,
         )
+        # Single-account mode: each environment's deploy permissions, one managed policy each.
+        deployer_permissions: list[pulumi.Resource] = [deployer_policy]
+        for env_policy in env_policies:
+            managed = aws.iam.Policy(
+                f"{name}-deployer-{env_policy.environment}-policy",
+                name=env_policy.name,
+                description=(
+                    f"{cfg.app.name}: deploy/migrate/test in {env_policy.environment} "
+                    "(single-account mode)"
+                ),
+                policy=iam.to_json(env_policy.document),
+                tags=tags,
+                opts=child,
+            )
+            deployer_permissions.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-deployer-{env_policy.environment}-attachment",
+                    role=deployer_role.name,
+                    policy_arn=managed.arn,
+                    opts=child,
+                )
+            )
         specs = {
             deploy_project: pulumi.Output.from_input(
                 ps.deploy_buildspec(bucket=bucket_name, script_key=DEPLOY_SCRIPT_KEY)
@@ -302,7 +346,7 @@ class PromotionPipeline(pulumi.ComponentResource):
                     build_timeout=cfg.build.timeout_minutes * 2,
                     tags=tags,
                     opts=pulumi.ResourceOptions(
-                        parent=self, depends_on=[deployer_policy, log_group, *scripts]
+                        parent=self, depends_on=[*deployer_permissions, log_group, *scripts]
                     ),
                 )
             )

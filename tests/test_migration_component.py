@@ -179,18 +179,10 @@ def test_single_account_deployer_passes_the_migration_roles() -> None:
         codedeploy_group=n.codedeploy_group,
         migration_family=n.migration_family,
     )
-    doc = ps.deployer_role_policy(
-        region="eu-west-1",
-        account_id="111111111111",
-        service="orders-api",
-        projects=["d"],
-        connection_arn="arn:c",
-        bucket_arn="arn:aws:s3:::b",
-        key_arn="arn:k",
-        report_group_arn="arn:r",
-        deploy_role_arns=[],
-        direct=[step],
+    (policy,) = ps.single_account_deploy_policies(
+        region="eu-west-1", account_id="111111111111", service="orders-api", environments=[step]
     )
+    doc = policy.document
     passrole = next(s for s in doc["Statement"] if s["Sid"] == "PassTaskRoles")
     assert set(passrole["Resource"]) == {
         f"arn:aws:iam::111111111111:role/{name}"

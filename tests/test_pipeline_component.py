@@ -8,6 +8,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
+from components import config as config_mod
+from components.stacks import InvalidConfiguration
 from components.testing import Recording, engine, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,20 +179,51 @@ def test_approval_and_failure_notifications() -> None:
     assert rec.count("aws:sns/topicSubscription:TopicSubscription", {"protocol": "email"}) == 1
 
 
-def test_single_account_deployer_can_deploy_either_engine_into_every_environment() -> None:
-    from components.render.pipeline_stages import ROLE_INLINE_POLICY_LIMIT
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+MANAGED = "aws:iam/policy:Policy"
+ENVS = ("dev", "stage", "prod")
 
-    policy = next(
+
+def _deployer_inline_policy(rec: Recording) -> str:
+    (policy,) = [
         r.inputs["policy"]
-        for r in single().find("aws:iam/rolePolicy:RolePolicy")
+        for r in rec.find("aws:iam/rolePolicy:RolePolicy")
         if r.name.endswith("deployer-policy")
-    )
-    assert len(policy) <= ROLE_INLINE_POLICY_LIMIT  # IAM's limit for a role's inline policies
-    statements = {s["Sid"]: s for s in json.loads(policy)["Statement"]}
+    ]
+    return str(policy)
+
+
+def _deployer_managed(rec: Recording) -> dict[str, dict[str, Any]]:
+    """The managed policies attached to the deployer role, by their policy name."""
+    role = rec.one("aws:iam/role:Role", {"name": "orders-api-tooling-deployer"}).inputs["name"]
+    policies = {r.outputs["arn"]: r.inputs for r in rec.find(MANAGED)}
+    attached = [r.inputs for r in rec.find(ATTACHMENT) if r.inputs["role"] == role]
+    return {policies[a["policyArn"]]["name"]: policies[a["policyArn"]] for a in attached}
+
+
+def test_single_account_deployer_gets_one_managed_policy_per_environment() -> None:
+    from components.render.pipeline_stages import MANAGED_POLICY_LIMIT, ROLE_INLINE_POLICY_LIMIT
+
+    rec = single()
+    managed = _deployer_managed(rec)
+    assert sorted(managed) == sorted(f"orders-api-tooling-deploy-{e}" for e in ENVS)
+    # every attachment points at one of those policies, and nothing else is attached
+    assert rec.count(ATTACHMENT) == len(ENVS)
+    assert rec.count(MANAGED) == len(ENVS)
+    for r in [*rec.find(ATTACHMENT), *rec.find(MANAGED)]:
+        assert "PromotionPipeline" in r.urn
+    inline = _deployer_inline_policy(rec)
+    assert len(inline) <= ROLE_INLINE_POLICY_LIMIT
+    assert "ecs:" not in inline and "codedeploy:" not in inline and "sts:AssumeRole" not in inline
     arn = "arn:aws:{}:eu-west-1:111111111111:{}"
-    for env in ("dev", "stage", "prod"):
-        suffix = env.capitalize()
-        update = statements[f"{suffix}UpdateServiceToFamilyRevisions"]
+    for env in ENVS:
+        text = managed[f"orders-api-tooling-deploy-{env}"]["policy"]
+        assert len(text) <= MANAGED_POLICY_LIMIT
+        for other in set(ENVS) - {env}:
+            assert f"orders-api-{other}" not in text, (env, other)
+        assert "sts:AssumeRole" not in text
+        statements = {s["Sid"]: s for s in json.loads(text)["Statement"]}
+        update = statements["UpdateServiceToFamilyRevisions"]
         assert update["Resource"] == arn.format(
             "ecs", f"service/orders-api-{env}/orders-api-{env}-svc"
         )
@@ -200,11 +236,66 @@ def test_single_account_deployer_can_deploy_either_engine_into_every_environment
         assert group in statements["CodeDeployDeployments"]["Resource"]
         configs = statements["CodeDeployConfigs"]["Resource"]
         assert arn.format("codedeploy", f"deploymentconfig:orders-api-{env}-canary-*") in configs
-    assert "ecs:StopServiceDeployment" in statements["WatchServiceDeployments"]["Action"]
-    # the multi-account deployer has none of it: it assumes the deploy roles instead
-    multi_policy = next(
-        r.inputs["policy"]
-        for r in multi().find("aws:iam/rolePolicy:RolePolicy")
-        if r.name.endswith("deployer-policy")
+        assert "ecs:StopServiceDeployment" in statements["WatchServiceDeployments"]["Action"]
+        # stage and prod migrate (Pulumi.tooling.yaml): they may run the migration family
+        assert ("RunMigrationTask" in statements) == (env != "dev")
+
+
+def test_deployer_projects_wait_for_the_attached_policies() -> None:
+    rec = single()
+    attachments = {r.urn for r in rec.find(ATTACHMENT)}
+    for project in rec.find("aws:codebuild/project:Project"):
+        if "deployer" not in str(project.inputs["serviceRole"]):
+            continue
+        assert attachments <= set(project.options["dependsOn"]), project.name
+
+
+def test_multi_account_deployer_has_no_environment_policies() -> None:
+    rec = multi()
+    assert _deployer_managed(rec) == {}
+    assert rec.count(MANAGED) == 0
+    assert not [r for r in rec.find(ATTACHMENT) if "PromotionPipeline" in r.urn]
+    # it assumes the deploy roles instead
+    inline = _deployer_inline_policy(rec)
+    assert "ecs:UpdateService" not in inline and "codedeploy:" not in inline
+    assert "sts:AssumeRole" in inline
+
+
+def _single_account_stack(environments: int) -> str:
+    data = yaml.safe_load((ROOT / "Pulumi.tooling.yaml").read_text(encoding="utf-8"))
+    config = data["config"]
+    names = [f"e{i}" for i in range(environments)]
+    config["dotnet-delivery:accounts"]["environments"] = dict.fromkeys(names, "111111111111")
+    config["dotnet-delivery:pipeline"]["environments"] = [{"name": n} for n in names]
+    return str(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_preview_exits_2_when_single_account_environments_exceed_iam_quotas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from components import preview
+
+    stack_file = tmp_path / "Pulumi.tooling.yaml"
+    stack_file.write_text(_single_account_stack(11), encoding="utf-8")
+    code = preview.main(["--stack", "tooling", "--config", str(stack_file), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == preview.EXIT_CONFIG == 2
+    assert err.splitlines()[0] == (
+        "dotnet-delivery:pipeline.environments: 11 environments in single-account mode need 11 "
+        "managed policies on the deployer role orders-api-tooling-deployer; IAM attaches at most "
+        "10 managed policies to a role (default quota); use at most 10 environments or separate "
+        "accounts (deploy roles)"
     )
-    assert "ecs:UpdateService" not in multi_policy and "codedeploy:" not in multi_policy
+    assert "invalid configuration for stack 'tooling': 1 problem(s)" in err
+    assert "Traceback" not in err
+
+
+def test_program_raises_config_error_naming_the_key() -> None:
+    text = _single_account_stack(11)
+    with pytest.raises((config_mod.ConfigError, InvalidConfiguration)) as err:
+        engine.render("tooling", stack_file=engine.parse_stack_file(text))
+    problems = err.value.problems
+    assert len(problems) == 1 and problems[0].startswith("dotnet-delivery:pipeline.environments:")
+    # ten environments are within the default quota
+    rec = engine.render("tooling", stack_file=engine.parse_stack_file(_single_account_stack(10)))
+    assert rec.count(ATTACHMENT) == 10

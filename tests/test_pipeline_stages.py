@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -149,7 +150,6 @@ def _allow_actions(doc: dict) -> list[str]:
 DEPLOYER_COMMON: dict[str, Any] = dict(
     region="eu-west-1",
     account_id="111111111111",
-    service="orders-api",
     projects=["d", "t"],
     connection_arn="arn:c",
     bucket_arn="arn:aws:s3:::b",
@@ -158,9 +158,11 @@ DEPLOYER_COMMON: dict[str, Any] = dict(
 )
 
 
-def _named_env(name: str, *, migrate: bool = False) -> ps.EnvironmentStep:
+def _named_env(
+    name: str, *, migrate: bool = False, service: str = "orders-api"
+) -> ps.EnvironmentStep:
     """An environment step as components/pipeline.py builds it (single-account)."""
-    n = naming.Names("orders-api", name)
+    n = naming.Names(service, name)
     return ps.EnvironmentStep(
         name=name,
         account_id="111111111111",
@@ -173,6 +175,14 @@ def _named_env(name: str, *, migrate: bool = False) -> ps.EnvironmentStep:
         codedeploy_group=n.codedeploy_group,
         migration_family=n.migration_family,
         alb=n.alb,
+    )
+
+
+def _policies(
+    envs: list[ps.EnvironmentStep], *, service: str = "orders-api", **kw: Any
+) -> list[ps.EnvironmentPolicy]:
+    return ps.single_account_deploy_policies(
+        region="eu-west-1", account_id="111111111111", service=service, environments=envs, **kw
     )
 
 
@@ -189,12 +199,21 @@ def test_deployer_policy_assumes_only_deploy_roles_or_nothing() -> None:
         }
     ]
     assert not any(a.startswith(("ecs:", "codedeploy:")) for a in _allow_actions(multi))
-    single = ps.deployer_role_policy(
-        **DEPLOYER_COMMON, deploy_role_arns=[], direct=[_named_env("dev")]
-    )
-    assert "sts:AssumeRole" not in _allow_actions(single)
-    assert {"ecs:UpdateService", "codedeploy:CreateDeployment"} <= set(_allow_actions(single))
-    for doc in (multi, single):
+    # single-account: the inline policy is the base permissions only ...
+    single = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[])
+    assert [s["Sid"] for s in single["Statement"]] == [
+        "Logs",
+        "Reports",
+        "ArtifactsRead",
+        "ArtifactBucket",
+        "ArtifactKey",
+        "Connection",
+    ]
+    # ... and the deploy permissions live in the environment's managed policy
+    (dev,) = _policies([_named_env("dev")])
+    assert "sts:AssumeRole" not in _allow_actions(dev.document)
+    assert {"ecs:UpdateService", "codedeploy:CreateDeployment"} <= set(_allow_actions(dev.document))
+    for doc in (multi, single, dev.document):
         assert not any(iam_star(a) for a in _allow_actions(doc))
 
 
@@ -236,13 +255,16 @@ MIGRATION_ROLES = ("migrate-exec", "migrate-task")
 def test_single_account_deployer_allows_what_each_environment_deploy_role_allows(
     engine: str,
 ) -> None:
-    """Whatever engine and config an environment picks, the single-account deployer may do
-    what that environment's own deploy role (render/iam_deploy.py) would allow - no more
-    conditions loosened, nothing missing."""
+    """Whatever engine and config an environment picks, the single-account deployer (the union
+    of its attached environment policies) may do what that environment's own deploy role
+    (render/iam_deploy.py) would allow - no conditions loosened, nothing missing - and that
+    environment's own policy alone already allows it."""
     envs = [_named_env("dev"), _named_env("stage", migrate=True), _named_env("prod", migrate=True)]
-    doc = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[], direct=envs)
+    policies = _policies(envs)
+    union = {"Statement": [s for p in policies for s in p.document["Statement"]]}
     checked = 0
-    for env in envs:
+    for env, policy in zip(envs, policies, strict=True):
+        assert policy.environment == env.name
         n = naming.Names("orders-api", env.name)
         roles = [
             naming.role_arn(r, account_id="111111111111") for r in (n.execution_role, n.task_role)
@@ -271,37 +293,121 @@ def test_single_account_deployer_allows_what_each_environment_deploy_role_allows
             resources = [s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]
             for action in actions:
                 for resource in resources:
-                    assert _allows(doc, action, resource, s.get("Condition")), (
+                    condition = s.get("Condition")
+                    assert _allows(union, action, resource, condition), (env.name, action)
+                    assert _allows(policy.document, action, resource, condition), (
                         env.name,
                         action,
                         resource,
                     )
                     checked += 1
     assert checked > 40
-    # merged statements keep one Sid; the environment-specific ones are prefixed
-    sids = [s["Sid"] for s in doc["Statement"]]
-    assert "RegisterFamilyRevisions" in sids and "DevUpdateServiceToFamilyRevisions" in sids
-    assert {"StageRunMigrationTask", "ProdRunMigrationTask"} <= set(sids)
-    assert "DevRunMigrationTask" not in sids  # dev has no migration
+    by_env = {p.environment: {s["Sid"]: s for s in p.document["Statement"]} for p in policies}
+    assert "RunMigrationTask" in by_env["stage"] and "RunMigrationTask" in by_env["prod"]
+    assert "RunMigrationTask" not in by_env["dev"]  # dev has no migration
+    # the migration family's revisions are registered too (migrate.py swaps the digest in)
+    assert by_env["prod"]["RegisterFamilyRevisions"]["Resource"] == [
+        "arn:aws:ecs:eu-west-1:111111111111:task-definition/orders-api-prod:*",
+        "arn:aws:ecs:eu-west-1:111111111111:task-definition/orders-api-prod-migrate:*",
+    ]
     # UpdateService for one environment only to that environment's family
-    update = next(s for s in doc["Statement"] if s["Sid"] == "ProdUpdateServiceToFamilyRevisions")
+    update = by_env["prod"]["UpdateServiceToFamilyRevisions"]
     assert update["Condition"]["ArnLike"]["ecs:task-definition"].endswith(
         "task-definition/orders-api-prod:*"
     )
     assert update["Resource"].endswith("service/orders-api-prod/orders-api-prod-svc")
 
 
-def test_single_account_deployer_policy_fits_iam_and_says_when_it_does_not() -> None:
+def test_each_environment_policy_names_only_its_own_environment() -> None:
+    envs = [_named_env("dev"), _named_env("stage", migrate=True), _named_env("prod", migrate=True)]
+    policies = _policies(envs)
+    assert [(p.environment, p.name) for p in policies] == [
+        ("dev", "orders-api-tooling-deploy-dev"),
+        ("stage", "orders-api-tooling-deploy-stage"),
+        ("prod", "orders-api-tooling-deploy-prod"),
+    ]
+    for policy in policies:
+        text = iam.to_json(policy.document)
+        assert f"orders-api-{policy.environment}" in text
+        for other in {"dev", "stage", "prod"} - {policy.environment}:
+            assert f"orders-api-{other}" not in text, (policy.environment, other)
+        assert "sts:AssumeRole" not in text
+
+
+def test_single_account_policies_fit_iam_quotas() -> None:
+    """Four migrating environments (10,522 characters as one inline policy before the split)
+    fit: the inline base policy and every environment's own managed policy."""
     envs = [_named_env(f"e{i}", migrate=True) for i in range(4)]
-    doc = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[], direct=envs)
-    assert len(iam.to_json(doc)) <= ps.ROLE_INLINE_POLICY_LIMIT
-    many = [_named_env(f"e{i}", migrate=True) for i in range(30)]
-    with pytest.raises(iam.PolicyError) as err:
-        ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[], direct=many)
-    assert "pipeline.environments: the deployer role's policy for 30 single-account" in str(
-        err.value
+    base = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[])
+    policies = _policies(envs)
+    assert len(policies) == 4
+    assert ps.policy_size(base) <= ps.ROLE_INLINE_POLICY_LIMIT
+    assert all(ps.policy_size(p.document) <= ps.MANAGED_POLICY_LIMIT for p in policies)
+    # together they would not fit one role's inline policies
+    assert sum(ps.policy_size(p.document) for p in policies) > ps.ROLE_INLINE_POLICY_LIMIT
+    # IAM's documented quotas (IAM and AWS STS quotas page)
+    assert (ps.ROLE_INLINE_POLICY_LIMIT, ps.MANAGED_POLICY_LIMIT) == (10_240, 6_144)
+    assert ps.ROLE_ATTACHED_POLICIES_LIMIT == 10
+
+
+def test_policy_size_does_not_count_whitespace() -> None:
+    doc = {"Version": "2012-10-17", "Statement": [{"Sid": "A B"}]}
+    assert ps.policy_size(doc) == len(iam.to_json(doc)) - 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    service=st.sampled_from(["a", "orders-api", "x" * 40, "a-very-long-service-name-for-tests"]),
+    env_names=st.lists(
+        st.from_regex(r"[a-z][a-z0-9]{0,11}", fullmatch=True), min_size=1, max_size=10, unique=True
+    ),
+    migrate=st.booleans(),
+)
+def test_any_valid_names_fit_the_quotas_up_to_ten_environments(
+    service: str, env_names: list[str], migrate: bool
+) -> None:
+    envs = [_named_env(e, migrate=migrate, service=service) for e in env_names]
+    policies = _policies(envs, service=service)
+    assert [p.environment for p in policies] == env_names
+    assert len({p.name for p in policies}) == len(policies)  # unique policy names
+    for p in policies:
+        assert p.name == naming.fit(p.name, naming.Kind.IAM_POLICY)  # a valid IAM name
+        assert ps.policy_size(p.document) <= ps.MANAGED_POLICY_LIMIT
+
+
+def test_more_environments_than_attachable_policies_names_the_key() -> None:
+    ok = _policies([_named_env(f"e{i}") for i in range(10)])
+    assert len(ok) == 10
+    with pytest.raises(ps.DeployerPolicyError) as err:
+        _policies([_named_env(f"e{i}") for i in range(11)])
+    assert err.value.problems == [
+        "dotnet-delivery:pipeline.environments: 11 environments in single-account mode need 11 "
+        "managed policies on the deployer role orders-api-tooling-deployer; IAM attaches at "
+        "most 10 managed policies to a role (default quota); use at most 10 environments or "
+        "separate accounts (deploy roles)"
+    ]
+    # a raised quota is a parameter
+    assert len(_policies([_named_env(f"e{i}") for i in range(11)], attached_limit=20)) == 11
+
+
+def test_oversized_environment_policy_names_the_key_and_the_environment() -> None:
+    long = "c" * 255  # ECS allows 255-character cluster/service/family names
+    huge = dataclasses.replace(
+        _named_env("huge", migrate=True), cluster=long, ecs_service=long, task_family=long
     )
-    assert "IAM allows 10240" in str(err.value)
+    with pytest.raises(ps.DeployerPolicyError) as err:
+        _policies([_named_env("dev"), huge, *[_named_env(f"e{i}") for i in range(9)]])
+    problems = err.value.problems
+    assert len(problems) == 2  # every problem at once: the count and the size
+    assert problems[0].startswith("dotnet-delivery:pipeline.environments: 11 environments")
+    assert problems[1].startswith(
+        "dotnet-delivery:pipeline.environments: environment 1 ('huge'): its deploy policy for "
+        "the single-account deployer role is "
+    )
+    assert "characters; IAM allows 6144 for a managed policy" in problems[1]
+    size = int(problems[1].split(" is ")[1].split(" ")[0])
+    assert size > ps.MANAGED_POLICY_LIMIT
+    assert str(err.value) == "\n".join(problems)
 
 
 def iam_star(action: str) -> bool:

@@ -1294,6 +1294,12 @@ def test_migration_statements_run_only_the_migration_family_in_the_cluster() -> 
     assert sorted(_as_list(statements["PassTaskRoles"]["Resource"])) == sorted(
         [EXEC_ROLE, TASK_ROLE, MIGRATE_ROLE]
     )
+    # migrate.py registers a revision of the migration family with the promoted digest.
+    families = [f"{arn}:task-definition/{FAMILY}:*", f"{arn}:task-definition/{FAMILY}-migrate:*"]
+    assert _as_list(statements["RegisterFamilyRevisions"]["Resource"]) == families
+    assert _as_list(statements["TagFamilyRevisionsOnCreate"]["Resource"]) == families
+    without = _by_sid(_policy("ecs"))
+    assert without["RegisterFamilyRevisions"]["Resource"] == f"{arn}:task-definition/{FAMILY}:*"
 
 
 def test_artifact_access_is_optional_and_exact() -> None:

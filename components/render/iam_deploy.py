@@ -184,6 +184,13 @@ def deploy_role_statements(
 
     ecs = f"arn:{partition}:ecs:{region}:{account_id}"
     family_revisions = f"{ecs}:task-definition/{task_family}:*"
+    # migrate.py registers a revision of the migration family too (the promoted digest).
+    registered_families = [family_revisions]
+    if migration_family is not None:
+        _check(
+            "migration_family", migration_family, _ECS_NAME_RE, "an ECS task definition family name"
+        )
+        registered_families.append(f"{ecs}:task-definition/{migration_family}:*")
     service_arn = f"{ecs}:service/{cluster}/{service}"
     cluster_arn = f"{ecs}:cluster/{cluster}"
 
@@ -198,12 +205,12 @@ def deploy_role_statements(
         Statement(
             sid="RegisterFamilyRevisions",
             actions=["ecs:RegisterTaskDefinition"],
-            resources=[family_revisions],
+            resources=registered_families,
         ),
         Statement(
             sid="TagFamilyRevisionsOnCreate",
             actions=["ecs:TagResource"],
-            resources=[family_revisions],
+            resources=registered_families,
             conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
         ),
         Statement(sid="DescribeService", actions=["ecs:DescribeServices"], resources=[service_arn]),

@@ -23,7 +23,6 @@ through opaquely, so the Pulumi component can hand in ``Output`` values.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -493,20 +492,19 @@ def deployer_role_policy(
     *,
     region: str,
     account_id: str,
-    service: str,
     projects: Sequence[str],
     connection_arn: str,
     bucket_arn: str,
     key_arn: str,
     report_group_arn: str,
     deploy_role_arns: Sequence[str],
-    direct: Sequence[EnvironmentStep] = (),
 ) -> dict[str, Any]:
-    """The deploy/migrate/test projects' service role.
+    """The deploy/migrate/test projects' service role: its inline policy.
 
     Multi-account: it may ``sts:AssumeRole`` exactly the environment deploy roles and nothing
-    in the environments. Single-account (``direct`` = the environments, no deploy roles): it
-    gets the deploy permissions itself, scoped by the deterministic names, and assumes nothing.
+    in the environments. Single-account (no deploy roles): this is only its base permissions;
+    each environment's deploy permissions are a managed policy of their own
+    (:func:`single_account_deploy_policies`) attached to the role, and it assumes nothing.
     """
     iam = _iam()
     log_groups = [
@@ -538,54 +536,74 @@ def deployer_role_policy(
         statements.append(
             iam.Statement("AssumeDeployRoles", ["sts:AssumeRole"], sorted(deploy_role_arns))
         )
-    if direct:
-        statements.extend(_direct_deploy_statements(region, account_id, service, direct))
     document = dict(iam.policy_document(statements))
-    size = len(iam.to_json(document))
-    if size > ROLE_INLINE_POLICY_LIMIT:
+    size = policy_size(document)
+    if size > ROLE_INLINE_POLICY_LIMIT:  # bounded (at most 3 projects): a guard, not a path
         raise iam.PolicyError(
-            f"pipeline.environments: the deployer role's policy for {len(direct)} "
-            f"single-account environment(s) is {size} characters; IAM allows "
-            f"{ROLE_INLINE_POLICY_LIMIT} for a role's inline policies; use fewer environments "
-            "or separate accounts (deploy roles)"
+            f"{ENVIRONMENTS_KEY}: the deployer role's inline policy is {size} characters; "
+            f"IAM allows {ROLE_INLINE_POLICY_LIMIT} for all inline policies of a role"
         )
     return document
 
 
-#: IAM's limit on a role's inline policies (characters, whitespace not counted).
+#: The config key the single-account size errors name (the number/shape of environments).
+ENVIRONMENTS_KEY = "dotnet-delivery:pipeline.environments"
+#: IAM quotas (characters, whitespace not counted): all inline policies of one role together,
+#: one customer managed policy, and managed policies attached to one role (default quota;
+#: up to 20 on a quota increase).
 ROLE_INLINE_POLICY_LIMIT = 10_240
+MANAGED_POLICY_LIMIT = 6_144
+ROLE_ATTACHED_POLICIES_LIMIT = 10
 
 
-def _direct_deploy_statements(
-    region: str, account_id: str, service: str, envs: Sequence[EnvironmentStep]
+def policy_size(document: dict[str, Any]) -> int:
+    """A document's size as IAM counts it: its characters, whitespace not counted."""
+    return sum(1 for c in _iam().to_json(document) if not c.isspace())
+
+
+class DeployerPolicyError(ValueError):
+    """The single-account deployer's environment policies do not fit IAM's quotas; one line
+    per problem in :attr:`problems`, each naming :data:`ENVIRONMENTS_KEY`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class EnvironmentPolicy:
+    """One environment's deploy permissions for the single-account deployer role, as a
+    customer managed policy (its own document, so each fits IAM's per-policy quota)."""
+
+    environment: str
+    name: str
+    """The managed policy's name (``<service>-tooling-deploy-<env>``, fitted to IAM)."""
+    document: dict[str, Any]
+
+
+def environment_deploy_statements(
+    *, region: str, account_id: str, service: str, env: EnvironmentStep
 ) -> list[Any]:
-    """Single-account mode: every environment's deploy-role statements
-    (:func:`components.render.iam_deploy.deploy_role_statements`) for both engines - the
+    """What ``env``'s own deploy role would allow
+    (:func:`components.render.iam_deploy.deploy_role_statements`), for both engines: the
     tooling stack cannot know an environment's engine (``deploy.py --engine auto`` finds out)
     nor its deployment config, so every config the environment can use is allowed
-    (:func:`~components.render.iam_deploy.codedeploy_config_patterns`).
-
-    Statements that are the same in every environment but for their resources are merged
-    (same actions and conditions: exactly the same permissions, fewer characters); the ones
-    whose conditions name the environment (``UpdateService`` to its family, ``RunTask`` in
-    its cluster) stay one per environment, their Sids prefixed with it (``DevUpdate...``).
-    """
+    (:func:`~components.render.iam_deploy.codedeploy_config_patterns`)."""
     from components import naming
     from components.render import iam_deploy
 
-    groups: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
-    for env in envs:
-        names = naming.Names(service, env.name)
-        roles = [
-            naming.role_arn(names.execution_role, account_id=account_id),
-            naming.role_arn(names.task_role, account_id=account_id),
-        ]
-        # The migration task definition's own roles (components/migration.py).
-        migration_roles = [
-            naming.role_arn(names.role(purpose), account_id=account_id)
-            for purpose in ("migrate-exec", "migrate-task")
-        ]
-        for statement in iam_deploy.deploy_role_statements(
+    names = naming.Names(service, env.name)
+    roles = [
+        naming.role_arn(names.execution_role, account_id=account_id),
+        naming.role_arn(names.task_role, account_id=account_id),
+    ]
+    # The migration task definition's own roles (components/migration.py).
+    migration_roles = [
+        naming.role_arn(names.role(purpose), account_id=account_id)
+        for purpose in ("migrate-exec", "migrate-task")
+    ]
+    return list(
+        iam_deploy.deploy_role_statements(
             region=region,
             account_id=account_id,
             cluster=env.cluster,
@@ -598,27 +616,66 @@ def _direct_deploy_statements(
             codedeploy_configs=iam_deploy.codedeploy_config_patterns(names.prefix),
             migration_family=env.migration_family if env.migrate else None,
             migration_pass_role_arns=migration_roles if env.migrate else (),
-        ):
-            key = (
-                statement.sid,
-                statement.effect,
-                *sorted(statement.actions),
-                json.dumps(statement.conditions, sort_keys=True),
-                statement.star_resource_reason,
+        )
+    )
+
+
+def single_account_deploy_policies(
+    *,
+    region: str,
+    account_id: str,
+    service: str,
+    environments: Sequence[EnvironmentStep],
+    attached_limit: int = ROLE_ATTACHED_POLICIES_LIMIT,
+) -> list[EnvironmentPolicy]:
+    """Single-account mode: one managed policy per environment, in promotion order, each
+    granting exactly what that environment's deploy role would
+    (:func:`environment_deploy_statements`), to attach to the deployer role.
+
+    Raises :class:`DeployerPolicyError` (every problem at once) when a document exceeds
+    :data:`MANAGED_POLICY_LIMIT` or there are more environments than ``attached_limit``
+    (IAM's default quota of managed policies per role, :data:`ROLE_ATTACHED_POLICIES_LIMIT`).
+    """
+    from components import naming
+
+    iam = _iam()
+    tooling = naming.Names(service, naming.TOOLING)
+    policies: list[EnvironmentPolicy] = []
+    problems: list[str] = []
+    if len(environments) > attached_limit:
+        problems.append(
+            f"{ENVIRONMENTS_KEY}: {len(environments)} environments in single-account mode "
+            f"need {len(environments)} managed policies on the deployer role "
+            f"{tooling.role('deployer')}; IAM attaches at most {attached_limit} managed "
+            f"policies to a role (default quota); use at most {attached_limit} environments "
+            "or separate accounts (deploy roles)"
+        )
+    for index, env in enumerate(environments):
+        document = dict(
+            iam.policy_document(
+                environment_deploy_statements(
+                    region=region, account_id=account_id, service=service, env=env
+                )
             )
-            groups.setdefault(key, []).append((stage_suffix(env.name), statement))
-    variants: dict[str, int] = {}
-    for key in groups:
-        variants[key[0]] = variants.get(key[0], 0) + 1
-    merged = []
-    for members in groups.values():
-        first = members[0][1]
-        sid = first.sid
-        if variants[sid] > 1:  # differs per environment: name the environment(s)
-            sid = "".join(prefix for prefix, _ in members) + sid
-        resources = list(dict.fromkeys(r for _, st in members for r in st.resources))
-        merged.append(dataclasses.replace(first, sid=sid, resources=resources))
-    return merged
+        )
+        size = policy_size(document)
+        if size > MANAGED_POLICY_LIMIT:
+            problems.append(
+                f"{ENVIRONMENTS_KEY}: environment {index} ({env.name!r}): its deploy policy "
+                f"for the single-account deployer role is {size} characters; IAM allows "
+                f"{MANAGED_POLICY_LIMIT} for a managed policy; use shorter names "
+                "or a separate account (deploy role)"
+            )
+        policies.append(
+            EnvironmentPolicy(
+                environment=env.name,
+                name=naming.fit(f"{tooling.prefix}-deploy-{env.name}", naming.Kind.IAM_POLICY),
+                document=document,
+            )
+        )
+    if problems:
+        raise DeployerPolicyError(problems)
+    return policies
 
 
 def bucket_policy(*, bucket_arn: str, reader_role_arns: Sequence[str]) -> dict[str, Any]:

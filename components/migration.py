@@ -66,7 +66,7 @@ def role_arns(names: naming.Names, *, account_id: str) -> list[str]:
 
 def log_group_name(names: naming.Names) -> str:
     """``/ecs/<env>/<service>-migrate``."""
-    return naming.fit(f"/ecs/{names.environment}/{names.service}-migrate", naming.Kind.LOG_GROUP)
+    return names.migration_log_group
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -269,6 +269,13 @@ class Names:
     def role(self, purpose: str) -> str:
         return self._n(purpose, Kind.IAM_ROLE)
 
+    def managed_policy(self, purpose: str) -> str:
+        return self._n(purpose, Kind.IAM_POLICY)
+
+    @property
+    def migration_log_group(self) -> str:
+        return fit(f"/ecs/{self.environment}/{self.service}-migrate", Kind.LOG_GROUP)
+
     def event_rule(self, purpose: str) -> str:
         return self._n(purpose, Kind.EVENT_RULE)
 

@@ -669,7 +669,7 @@ def single_account_deploy_policies(
         policies.append(
             EnvironmentPolicy(
                 environment=env.name,
-                name=naming.fit(f"{tooling.prefix}-deploy-{env.name}", naming.Kind.IAM_POLICY),
+                name=tooling.managed_policy(f"deploy-{env.name}"),
                 document=document,
             )
         )

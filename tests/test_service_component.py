@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from components.testing import engine as engine_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENT = "dotnet-delivery:index:BlueGreenFargateService"
+MIGRATION = "dotnet-delivery:index:EfMigrationTask"
 SERVICE = "aws:ecs/service:Service"
 LISTENER = "aws:lb/listener:Listener"
 RULE = "aws:lb/listenerRule:ListenerRule"
@@ -57,8 +59,9 @@ ENGINE = {"dev": "ecs", "stage": "ecs", "prod": "codedeploy", "dev-codedeploy": 
 @pytest.mark.parametrize("stack", ALL)
 def test_graph_type_counts(stack: str) -> None:
     r = rec(stack)
-    counts = r.counts_by_type()
-    assert counts[COMPONENT] == 1
+    assert r.counts_by_type()[COMPONENT] == 1
+    # The service component's own subtree (stage and prod also have an EfMigrationTask).
+    counts = Counter(c.type for c in r.children(r.one(COMPONENT), recursive=True))
     for token, n in {
         "awsx:ec2:Vpc": 1,
         "aws:lb/loadBalancer:LoadBalancer": 1,
@@ -87,11 +90,17 @@ def test_every_child_is_parented_to_the_component(stack: str) -> None:
     r = rec(stack)
     component = r.one(COMPONENT)
     children = {c.urn for c in r.children(component, recursive=True)}
+    # The migration task is its own component, with every child parented to it.
+    migration = {m.urn for m in r.find(MIGRATION)} | {
+        c.urn for m in r.find(MIGRATION) for c in r.children(m, recursive=True)
+    }
+    assert bool(migration) == (stack in ("stage", "prod"))
     stack_level = [
         res
         for res in r
         if res.urn not in children
         and res.type not in (COMPONENT, "pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
+        and res.urn not in migration
         and not res.type.startswith("aws:budgets")
         and not res.name.startswith("deploy-role")
     ]
@@ -275,7 +284,8 @@ def _values(obj: Any) -> list[str]:
 @pytest.mark.parametrize("stack", ALL)
 def test_no_secret_in_plain_environment(stack: str) -> None:
     r = rec(stack)
-    td = r.one("aws:ecs/taskDefinition:TaskDefinition")
+    env = stack.split("-")[0]  # "dev-codedeploy" is a variant of dev
+    td = r.one("aws:ecs/taskDefinition:TaskDefinition", {"family": f"orders-api-{env}"})
     containers = td.json_input("containerDefinitions")
     app = containers[0]
     plain = {e["name"]: e["value"] for e in app["environment"]}
@@ -295,7 +305,7 @@ def test_log_group_encrypted_and_key_lets_logs_use_it(stack: str) -> None:
     r = rec(stack)
     env = stack.split("-")[0]
     group = r.one("aws:cloudwatch/logGroup:LogGroup", {"name": f"/ecs/{env}/orders-api"})
-    key = r.one("aws:kms/key:Key")
+    key = r.one("aws:kms/key:Key", name=f"orders-api-{stack.split('-')[0]}-logs-key")
     assert group.inputs["kmsKeyId"] == key.outputs["arn"]
     assert group.inputs["retentionInDays"] > 0
     statements = key.json_input("policy")["Statement"]
@@ -345,9 +355,15 @@ def test_deploy_role_trusted_only_by_pipeline_role(stack: str) -> None:
     doc = r.one("aws:iam/rolePolicy:RolePolicy", name="deploy-role-policy").json_input("policy")
     passrole = next(s for s in doc["Statement"] if s["Sid"] == "PassTaskRoles")
     assert passrole["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+    migration_roles = (
+        {f"orders-api-{stack}-migrate-exec", f"orders-api-{stack}-migrate-task"}
+        if stack in ("stage", "prod")
+        else set()
+    )
     assert {res.rsplit("/", 1)[1] for res in passrole["Resource"]} == {
         f"orders-api-{stack}-exec",
         f"orders-api-{stack}-task",
+        *migration_roles,
     }
     for statement in doc["Statement"]:
         actions = (

@@ -77,6 +77,8 @@ def test_realistic_outputs(tmp_path: Path) -> None:
     )
     assert repo.outputs["arn"] == "arn:aws:ecr:eu-west-1:222222222222:repository/orders-api"
     assert rec.exports["url"] == repo.outputs["repositoryUrl"]
+    # A component's register_outputs are recorded as its outputs.
+    assert rec.one("test:index:Box").outputs == {"url": repo.outputs["repositoryUrl"]}
     assert re.match(r"^[^@]+@sha256:[0-9a-f]{64}$", rec.exports["fromTooling"])
 
 

@@ -251,6 +251,11 @@ def test_tooling_stack_exports_a_digest_pinned_image_ref() -> None:
         rec.exports["repositoryArn"] == "arn:aws:ecr:eu-west-1:111111111111:repository/orders-api"
     )
     assert rec.exports["platforms"] == ["linux/amd64", "linux/arm64"]
+    # The component's own recorded outputs (register_outputs), as the issue asks.
+    component = rec.one("dotnet-delivery:index:DotnetServiceImage")
+    assert IMAGE_REF_RE.match(component.outputs["imageRef"])
+    assert component.outputs["imageRef"] == rec.exports["imageRef"]
+    assert component.outputs["platforms"] == ["linux/amd64", "linux/arm64"]
 
 
 # --------------------------------------------------------------------------- config errors

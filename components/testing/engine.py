@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import dataclasses
 import json
 import runpy
 import sys
@@ -134,6 +135,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: OfflineMocks) -> None:
         super().__init__(mocks)
         self.records: list[RecordedResource] = []
+        #: Outputs that components register with ``register_outputs`` (by URN).
+        self.component_outputs: dict[str, dict[str, Any]] = {}
         self._secret_inputs: dict[str, Any] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -191,6 +194,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        if isinstance(outputs, dict):
+            self.component_outputs[request.urn] = _mask(outputs)
+        return super().RegisterResourceOutputs(request)
+
+    def recorded(self) -> list[RecordedResource]:
+        """Every record, components with the outputs they registered, sorted by URN."""
+        out = []
+        for record in self.records:
+            registered = self.component_outputs.get(record.urn)
+            if registered and not record.custom:
+                record = dataclasses.replace(record, outputs={**record.outputs, **registered})
+            out.append(record)
+        return sorted(out, key=lambda r: r.urn)
 
     def ReadResource(self, request: Any) -> Any:
         response = super().ReadResource(request)
@@ -283,7 +302,7 @@ def run_program(
         return Recording(
             project=project,
             stack=stack,
-            resources=sorted(monitor.records, key=lambda r: r.urn),
+            resources=monitor.recorded(),
             exports={k: _mask(_plain_export(v)) for k, v in exports.items()},
             config={k: ("[secret]" if k in secret_keys else v) for k, v in config.items()},
         )

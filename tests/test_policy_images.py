@@ -117,6 +117,10 @@ def test_pinned_images_pass(image: str) -> None:
         (f"{REPO}@sha256:" + "a" * 65, "malformed digest"),
         (f"{REPO}@sha512:" + "a" * 128, "only sha256 digests"),
         (f"@{DIGEST}", "no valid repository name"),
+        # Whitespace: ECS would not pull these as written (the admission hook refuses them too).
+        (f"{REPO}\n@{DIGEST}", "contains whitespace"),
+        (f" {REPO}@{DIGEST}", "contains whitespace"),
+        (f"{REPO}@{DIGEST}\n", "contains whitespace"),
     ],
 )
 def test_unpinned_or_malformed_images_fail(image: str, expected: str) -> None:

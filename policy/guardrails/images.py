@@ -26,7 +26,7 @@ DOCKER_BUILD_INDEX = "docker-build:index:Index"
 DOCKER_IMAGE = "docker:index/image:Image"
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
 
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
 
 # SemVer 2.0.0 (semver.org's expression) with an optional leading "v": the release tags a
@@ -82,6 +82,8 @@ def parse_image_ref(ref: str) -> ImageRef:
 
 def pinning_problem(ref: str) -> str | None:
     """Why ``ref`` is not ``name[:tag]@sha256:<64 lowercase hex>``, or ``None`` if it is."""
+    if any(ch.isspace() for ch in ref):
+        return f"image {ref!r} contains whitespace; a pinned reference is exactly name[:tag]@digest"
     image = parse_image_ref(ref)
     if not image.name or not _NAME_RE.match(image.name):
         return f"image '{ref}' has no valid repository name"

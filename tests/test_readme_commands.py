@@ -92,3 +92,15 @@ def test_config_error_sample_is_what_preview_prints(
     assert err[0] == output[0]
     assert err[1].startswith(output[1].rstrip("…").rstrip())
     assert err[-1] == output[-1]
+
+
+def test_the_offline_engine_example_runs(offline_stack: object) -> None:
+    """The README's "Testing your own stacks" example, executed as written."""
+    block = re.search(r"```python\n(# conftest.py.*?)```", README, flags=re.S)
+    assert block, "README lost its offline-engine example"
+    namespace: dict[str, object] = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    assert namespace["pytest_plugins"] == ["components.testing.fixtures"]
+    test = namespace["test_prod_service"]
+    assert callable(test)
+    test(offline_stack)

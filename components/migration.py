@@ -33,11 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 
+from components import _wiring, naming
 from components import config as config_mod
-from components import naming
-from components.render import iam, iam_service, kms
 from components.render import task_definition as td
 
 TYPE_TOKEN = "dotnet-delivery:index:EfMigrationTask"
@@ -170,95 +168,41 @@ class EfMigrationTask(pulumi.ComponentResource):
             )
         spec = pulumi.Output.from_input(args.image).apply(lambda image: migration_spec(args, image))
 
-        log_key_arn: pulumi.Input[str]
-        if args.service.log_kms_key_arn:
-            log_key_arn = args.service.log_kms_key_arn
-        else:
-            key = aws.kms.Key(
-                f"{name}-logs-key",
-                description=f"{n.prefix}: migration task logs",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=iam.to_json(
-                    kms.key_policy(
-                        args.account_id,
-                        service_principals=[f"logs.{args.region}.amazonaws.com"],
-                        service_conditions={
-                            "ArnEquals": {
-                                "kms:EncryptionContext:aws:logs:arn": (
-                                    f"arn:aws:logs:{args.region}:{args.account_id}:log-group:"
-                                    f"{log_group_name(n)}"
-                                )
-                            }
-                        },
-                    )
-                ),
-                tags=tags,
-                opts=self._opts(),
-            )
-            aws.kms.Alias(
-                f"{name}-logs-key-alias",
-                name=n.kms_alias("migrate-logs"),
-                target_key_id=key.key_id,
-                opts=self._opts(),
-            )
-            log_key_arn = key.arn
-        self.log_group = aws.cloudwatch.LogGroup(
+        self.log_group = _wiring.encrypted_log_group(
             f"{name}-logs",
             name=log_group_name(n),
             retention_in_days=args.service.log_retention_days,
-            kms_key_id=log_key_arn,
+            account_id=args.account_id,
+            region=args.region,
+            key_description=f"{n.prefix}: migration task logs",
+            key_alias=n.kms_alias("migrate-logs"),
+            existing_key_arn=args.service.log_kms_key_arn,
             tags=tags,
-            opts=self._opts(),
-        )
-
-        self.execution_role = aws.iam.Role(
-            f"{name}-execution-role",
-            name=execution_role_name(n),
-            description="ECS agent for the migration task: pull, write its logs, read its secrets",
-            assume_role_policy=iam.to_json(iam_service.execution_role_trust_policy()),
-            tags=tags,
-            opts=self._opts(),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-execution-policy",
-            role=self.execution_role.id,
-            policy=pulumi.Output.all(spec, pulumi.Output.from_input(args.repository_arn)).apply(
-                lambda sr: iam.to_json(
-                    iam_service.execution_role_policy(sr[0], repository_arn=sr[1] or None)
-                )
-            ),
-            opts=self._opts(),
-        )
-        # No policy: the bundle talks to the database, not to AWS.
-        self.task_role = aws.iam.Role(
-            f"{name}-task-role",
-            name=task_role_name(n),
-            description="The migration bundle's own AWS permissions (none)",
-            assume_role_policy=iam.to_json(
-                iam_service.task_role_trust_policy(account_id=args.account_id, region=args.region)
-            ),
-            tags=tags,
-            opts=self._opts(),
-        )
-        svc = args.service
-        self.task_definition = aws.ecs.TaskDefinition(
-            f"{name}-task",
+            parent=self,
+        ).log_group
+        # The task role gets no policy: the bundle talks to the database, not to AWS.
+        task = _wiring.fargate_task(
+            name,
             family=n.migration_family,
-            cpu=str(svc.cpu),
-            memory=str(svc.memory),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            execution_role_arn=self.execution_role.arn,
-            task_role_arn=self.task_role.arn,
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                cpu_architecture=svc.cpu_architecture, operating_system_family="LINUX"
+            service=args.service,
+            spec=spec,
+            repository_arn=args.repository_arn,
+            execution_role_name=execution_role_name(n),
+            execution_role_description=(
+                "ECS agent for the migration task: pull, write its logs, read its secrets"
             ),
-            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=td.TMP_VOLUME)],
-            container_definitions=spec.apply(td.container_definitions_json),
-            tags=task_tags(args),
-            opts=self._opts(depends_on=[self.log_group]),
+            task_role_name=task_role_name(n),
+            task_role_description="The migration bundle's own AWS permissions (none)",
+            account_id=args.account_id,
+            region=args.region,
+            tags=tags,
+            task_tags=task_tags(args),
+            depends_on=[self.log_group],
+            parent=self,
         )
+        self.execution_role = task.execution_role
+        self.task_role = task.task_role
+        self.task_definition = task.task_definition
 
         self.family = self.task_definition.family
         self.task_definition_arn = self.task_definition.arn

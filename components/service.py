@@ -32,11 +32,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
+from components import _wiring, naming
 from components import config as config_mod
-from components import naming
 from components.render import alarms as alarms_r
 from components.render import deployment as deploy_r
-from components.render import iam, iam_hooks, iam_service, kms
+from components.render import iam, iam_hooks, iam_service
 from components.render import task_definition as td
 from components.runtime import admission_hook, smoke_hook
 
@@ -657,80 +657,49 @@ class BlueGreenFargateService(pulumi.ComponentResource):
     # ---- logs -------------------------------------------------------------------------------
     def _logs(self) -> None:
         a = self._args
-        if a.service.log_kms_key_arn:
-            self.log_key_arn: pulumi.Input[str] = a.service.log_kms_key_arn
-        else:
-            key = aws.kms.Key(
-                self._r("logs-key"),
-                description=f"{a.names.prefix}: CloudWatch log groups",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=iam.to_json(
-                    kms.key_policy(
-                        a.account_id,
-                        service_principals=[f"logs.{a.region}.amazonaws.com"],
-                        service_conditions={
-                            "ArnLike": {
-                                "kms:EncryptionContext:aws:logs:arn": (
-                                    f"arn:aws:logs:{a.region}:{a.account_id}:log-group:*"
-                                )
-                            }
-                        },
-                    )
-                ),
-                tags=self._tags,
-                opts=self._opts(),
-            )
-            aws.kms.Alias(
-                self._r("logs-key-alias"),
-                name=a.names.kms_alias("logs"),
-                target_key_id=key.key_id,
-                opts=self._opts(),
-            )
-            self.log_key_arn = key.arn
-        self.log_group = aws.cloudwatch.LogGroup(
+        # One key for the service's log groups and its hooks' (hence the `*` scope).
+        logs = _wiring.encrypted_log_group(
             self._r("logs"),
             name=a.names.log_group,
             retention_in_days=a.service.log_retention_days,
-            kms_key_id=self.log_key_arn,
+            account_id=a.account_id,
+            region=a.region,
+            key_description=f"{a.names.prefix}: CloudWatch log groups",
+            key_alias=a.names.kms_alias("logs"),
+            key_scope="*",
+            existing_key_arn=a.service.log_kms_key_arn,
             tags=self._tags,
-            opts=self._opts(),
+            parent=self,
         )
+        self.log_key_arn: pulumi.Input[str] = logs.key_arn
+        self.log_group = logs.log_group
 
     # ---- task definition ---------------------------------------------------------------------
     def _task_definition(self) -> None:
         a = self._args
         n = a.names
         spec = pulumi.Output.from_input(a.image).apply(lambda image: task_spec(a, image))
-        self.execution_role = aws.iam.Role(
-            self._r("execution-role"),
-            name=n.execution_role,
-            description="ECS agent: pull the image, write logs, read referenced secrets",
-            assume_role_policy=iam.to_json(iam_service.execution_role_trust_policy()),
-            tags=self._tags,
-            opts=self._opts(),
-        )
-        repository = pulumi.Output.from_input(a.repository_arn)
-        aws.iam.RolePolicy(
-            self._r("execution-policy"),
-            role=self.execution_role.id,
-            policy=pulumi.Output.all(spec, repository).apply(
-                lambda sr: iam.to_json(
-                    iam_service.execution_role_policy(sr[0], repository_arn=sr[1] or None)
-                )
+        task = _wiring.fargate_task(
+            self._name,
+            family=n.task_family,
+            service=a.service,
+            spec=spec,
+            repository_arn=a.repository_arn,
+            execution_role_name=n.execution_role,
+            execution_role_description=(
+                "ECS agent: pull the image, write logs, read referenced secrets"
             ),
-            opts=self._opts(),
-        )
-        self.task_role = aws.iam.Role(
-            self._r("task-role"),
-            name=n.task_role,
-            description="The application's own AWS permissions",
-            assume_role_policy=iam.to_json(
-                iam_service.task_role_trust_policy(account_id=a.account_id, region=a.region)
-            ),
+            task_role_name=n.task_role,
+            task_role_description="The application's own AWS permissions",
+            account_id=a.account_id,
+            region=a.region,
             tags=self._tags,
-            opts=self._opts(),
+            depends_on=[self.log_group],
+            parent=self,
         )
+        self.execution_role = task.execution_role
+        self.task_role = task.task_role
+        self.task_definition = task.task_definition
         if a.service.adot.enabled and a.service.adot.image:
             aws.iam.RolePolicy(
                 self._r("task-policy"),
@@ -738,24 +707,6 @@ class BlueGreenFargateService(pulumi.ComponentResource):
                 policy=spec.apply(lambda s: iam.to_json(iam_service.task_role_policy(s) or {})),
                 opts=self._opts(),
             )
-        svc = a.service
-        self.task_definition = aws.ecs.TaskDefinition(
-            self._r("task"),
-            family=n.task_family,
-            cpu=str(svc.cpu),
-            memory=str(svc.memory),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            execution_role_arn=self.execution_role.arn,
-            task_role_arn=self.task_role.arn,
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                cpu_architecture=svc.cpu_architecture, operating_system_family="LINUX"
-            ),
-            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=td.TMP_VOLUME)],
-            container_definitions=spec.apply(td.container_definitions_json),
-            tags=self._tags,
-            opts=self._opts(depends_on=[self.log_group]),
-        )
         self.execution_role_arn = self.execution_role.arn
         self.task_role_arn = self.task_role.arn
 
@@ -800,68 +751,97 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             )
         self.alarm_names = [s.name for s in specs]
 
-    # ---- smoke-test hook ----------------------------------------------------------------------
+    # ---- hook Lambdas -------------------------------------------------------------------------
+    def _hook_lambda(
+        self,
+        resource_name: str,
+        *,
+        resource_prefix: str,
+        function_name: str,
+        role_name: str,
+        role_description: str,
+        policy: Mapping[str, Any],
+        extra_policies: Mapping[str, Mapping[str, Any]] | None = None,
+        description: str,
+        source: Path,
+        timeout: int,
+        **function_args: Any,
+    ) -> aws.lambda_.Function:
+        """One hook Lambda (arm64, Python 3.12, the self-contained handler module ``source``)
+        with its log group (``<resource_prefix>-logs``, the service's log key), its role
+        (``-role``) and inline policies (``-policy``, then ``-<suffix>`` per extra policy).
+        The function waits for the log group and the policies."""
+        log_group = _wiring.log_group(
+            self._r(f"{resource_prefix}-logs"),
+            name=self._args.names.lambda_log_group(function_name),
+            retention_in_days=self._args.service.log_retention_days,
+            kms_key_arn=self.log_key_arn,
+            tags=self._tags,
+            parent=self,
+        )
+        role = aws.iam.Role(
+            self._r(f"{resource_prefix}-role"),
+            name=role_name,
+            description=role_description,
+            assume_role_policy=iam.to_json(iam_hooks.smoke_hook_trust_policy()),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        policies = [
+            aws.iam.RolePolicy(
+                self._r(f"{resource_prefix}-{suffix}"),
+                role=role.id,
+                policy=iam.to_json(document),
+                opts=self._opts(),
+            )
+            for suffix, document in {"policy": policy, **(extra_policies or {})}.items()
+        ]
+        return aws.lambda_.Function(
+            self._r(resource_name),
+            name=function_name,
+            description=description,
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler=f"{source.stem}.handler",
+            code=pulumi.AssetArchive({source.name: pulumi.FileAsset(str(source))}),
+            role=role.arn,
+            timeout=timeout,
+            memory_size=256,
+            tags=self._tags,
+            opts=self._opts(depends_on=[log_group, *policies]),
+            **function_args,
+        )
+
     def _smoke_hook(self) -> None:
         a = self._args
         n = a.names
         d = a.deployment
         function_name = n.hook_function
-        log_group = aws.cloudwatch.LogGroup(
-            self._r("hook-logs"),
-            name=n.lambda_log_group(function_name),
-            retention_in_days=a.service.log_retention_days,
-            kms_key_id=self.log_key_arn,
-            tags=self._tags,
-            opts=self._opts(),
-        )
         codedeploy = a.engine == "codedeploy"
-        role = aws.iam.Role(
-            self._r("hook-role"),
-            name=n.hook_role,
-            description="Smoke-test hook Lambda",
-            assume_role_policy=iam.to_json(iam_hooks.smoke_hook_trust_policy()),
-            tags=self._tags,
-            opts=self._opts(),
-        )
-        hook_policy = aws.iam.RolePolicy(
-            self._r("hook-policy"),
-            role=role.id,
-            policy=iam.to_json(
-                iam_hooks.smoke_hook_policy(
-                    partition="aws",
-                    region=a.region,
-                    account_id=a.account_id,
-                    log_group_name=n.lambda_log_group(function_name),
-                    codedeploy_application=n.codedeploy_application if codedeploy else None,
-                    codedeploy_group=n.codedeploy_group if codedeploy else None,
-                )
-            ),
-            opts=self._opts(),
-        )
-        vpc_policy = aws.iam.RolePolicy(
-            self._r("hook-vpc-policy"),
-            role=role.id,
-            policy=iam.to_json(lambda_vpc_policy()),
-            opts=self._opts(),
-        )
         budget = float(d.hook_timeout_seconds)
         smoke_cfg = smoke_hook.SmokeConfig(
             base_url=f"https://test.invalid:{TEST_PORT}",
             paths=tuple(d.smoke_paths),
             time_budget=budget,
         )
-        timeout = smoke_hook.required_lambda_timeout_seconds(smoke_cfg)
-        self.hook_function = aws.lambda_.Function(
-            self._r("smoke-hook"),
-            name=function_name,
+        self.hook_function = self._hook_lambda(
+            "smoke-hook",
+            resource_prefix="hook",
+            function_name=function_name,
+            role_name=n.hook_role,
+            role_description="Smoke-test hook Lambda",
+            policy=iam_hooks.smoke_hook_policy(
+                partition="aws",
+                region=a.region,
+                account_id=a.account_id,
+                log_group_name=n.lambda_log_group(function_name),
+                codedeploy_application=n.codedeploy_application if codedeploy else None,
+                codedeploy_group=n.codedeploy_group if codedeploy else None,
+            ),
+            extra_policies={"vpc-policy": lambda_vpc_policy()},
             description="Smoke-tests the test listener during blue/green deployments",
-            runtime="python3.12",
-            architectures=["arm64"],
-            handler="smoke_hook.handler",
-            code=pulumi.AssetArchive({"smoke_hook.py": pulumi.FileAsset(str(SMOKE_HOOK_SOURCE))}),
-            role=role.arn,
-            timeout=timeout,
-            memory_size=256,
+            source=SMOKE_HOOK_SOURCE,
+            timeout=smoke_hook.required_lambda_timeout_seconds(smoke_cfg),
             environment=aws.lambda_.FunctionEnvironmentArgs(
                 variables={
                     "TEST_ENDPOINT": self.alb.dns_name.apply(
@@ -879,8 +859,6 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(
                 subnet_ids=self.private_subnet_ids, security_group_ids=[self.hook_sg.id]
             ),
-            tags=self._tags,
-            opts=self._opts(depends_on=[log_group, hook_policy, vpc_policy]),
         )
 
     # ---- digest admission hook (engine ecs, PRE_SCALE_UP) ---------------------------------------
@@ -891,53 +869,23 @@ class BlueGreenFargateService(pulumi.ComponentResource):
         a = self._args
         n = a.names
         function_name = n.function("admission-hook")
-        log_group_name = n.lambda_log_group(function_name)
-        log_group = aws.cloudwatch.LogGroup(
-            self._r("admission-hook-logs"),
-            name=log_group_name,
-            retention_in_days=a.service.log_retention_days,
-            kms_key_id=self.log_key_arn,
-            tags=self._tags,
-            opts=self._opts(),
-        )
-        role = aws.iam.Role(
-            self._r("admission-hook-role"),
-            name=n.role("admission-hook"),
-            description="Digest admission hook Lambda (ECS PRE_SCALE_UP)",
-            assume_role_policy=iam.to_json(iam_hooks.smoke_hook_trust_policy()),
-            tags=self._tags,
-            opts=self._opts(),
-        )
-        policy = aws.iam.RolePolicy(
-            self._r("admission-hook-policy"),
-            role=role.id,
-            policy=iam.to_json(
-                iam_hooks.admission_hook_policy(
-                    partition="aws",
-                    region=a.region,
-                    account_id=a.account_id,
-                    log_group_name=log_group_name,
-                    cluster_name=n.cluster,
-                    service_name=n.ecs_service,
-                )
+        return self._hook_lambda(
+            "admission-hook",
+            resource_prefix="admission-hook",
+            function_name=function_name,
+            role_name=n.role("admission-hook"),
+            role_description="Digest admission hook Lambda (ECS PRE_SCALE_UP)",
+            policy=iam_hooks.admission_hook_policy(
+                partition="aws",
+                region=a.region,
+                account_id=a.account_id,
+                log_group_name=n.lambda_log_group(function_name),
+                cluster_name=n.cluster,
+                service_name=n.ecs_service,
             ),
-            opts=self._opts(),
-        )
-        return aws.lambda_.Function(
-            self._r("admission-hook"),
-            name=function_name,
             description="Refuses ECS deployments whose images are not pinned by digest",
-            runtime="python3.12",
-            architectures=["arm64"],
-            handler="admission_hook.handler",
-            code=pulumi.AssetArchive(
-                {"admission_hook.py": pulumi.FileAsset(str(ADMISSION_HOOK_SOURCE))}
-            ),
-            role=role.arn,
+            source=ADMISSION_HOOK_SOURCE,
             timeout=ADMISSION_HOOK_TIMEOUT_SECONDS,
-            memory_size=256,
-            tags=self._tags,
-            opts=self._opts(depends_on=[log_group, policy]),
         )
 
     # ---- service ---------------------------------------------------------------------------------

@@ -30,6 +30,29 @@ def same_account_trust(service: str, account_id: str) -> str:
     )
 
 
+def same_account_service_role(
+    resource_name: str,
+    *,
+    name: str,
+    service: str,
+    account_id: str,
+    description: str | None = None,
+    max_session_duration: int | None = None,
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> aws.iam.Role:
+    """A role that ``service`` assumes for ``account_id`` only (:func:`same_account_trust`)."""
+    return aws.iam.Role(
+        resource_name,
+        name=name,
+        description=description,
+        assume_role_policy=same_account_trust(service, account_id),
+        max_session_duration=max_session_duration,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def logs_key_policy(
     *, account_id: str, region: str, log_groups: str, partition: str = "aws"
 ) -> str:

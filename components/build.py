@@ -37,10 +37,11 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components import _wiring
 from components import config as config_mod
 from components.naming import Kind, fit
 from components.render import buildspec as bs
-from components.render import iam, kms
+from components.render import iam
 from components.render.iam_build import VpcAccess, build_role_policy
 
 TYPE_TOKEN = "dotnet-delivery:index:DevSecOpsBuildProject"
@@ -261,12 +262,24 @@ def batch_role_policy(args: BuildProjectArgs) -> dict[str, object]:
     )
 
 
-def _trust(args: BuildProjectArgs) -> str:
-    return iam.to_json(
-        iam.assume_role_policy(
-            services=["codebuild.amazonaws.com"],
-            conditions={"StringEquals": {"aws:SourceAccount": args.account_id}},
-        )
+def _codebuild_role(
+    resource_name: str,
+    args: BuildProjectArgs,
+    role_name: str,
+    purpose: str,
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> aws.iam.Role:
+    """A role CodeBuild assumes for this account only (one-hour sessions)."""
+    return _wiring.same_account_service_role(
+        resource_name,
+        name=role_name,
+        service="codebuild.amazonaws.com",
+        account_id=args.account_id,
+        description=f"{args.project_name}: CodeBuild {purpose} role",
+        max_session_duration=3600,
+        tags=tags,
+        parent=parent,
     )
 
 
@@ -292,36 +305,17 @@ class DevSecOpsBuildProject(pulumi.ComponentResource):
         key_arn = pulumi.Output.from_input(args.kms_key_arn)
 
         # Log group with its own key: CloudWatch Logs may use it for this group only.
-        log_group_arn = (
-            f"arn:{args.partition}:logs:{args.region}:{args.account_id}:"
-            f"log-group:{args.log_group_name}"
-        )
-        log_key = aws.kms.Key(
-            f"{name}-logs-key",
-            description=f"{args.project_name}: CodeBuild logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=iam.to_json(
-                kms.key_policy(
-                    args.account_id,
-                    service_principals=[f"logs.{args.region}.amazonaws.com"],
-                    service_conditions={
-                        "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}
-                    },
-                    partition=args.partition,
-                )
-            ),
-            tags=tags,
-            opts=child,
-        )
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = _wiring.encrypted_log_group(
             f"{name}-logs",
             name=args.log_group_name,
             retention_in_days=args.log_retention_days,
-            kms_key_id=log_key.arn,
+            account_id=args.account_id,
+            region=args.region,
+            key_description=f"{args.project_name}: CodeBuild logs",
+            partition=args.partition,
             tags=tags,
-            opts=child,
-        )
+            parent=self,
+        ).log_group
 
         # Report groups (names fixed, so the buildspec and the policy use their ARNs).
         report_groups: list[aws.codebuild.ReportGroup] = []
@@ -377,15 +371,7 @@ class DevSecOpsBuildProject(pulumi.ComponentResource):
             )
             security_group_ids.append(group.id)
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=args.role_name,
-            description=f"{args.project_name}: CodeBuild service role",
-            assume_role_policy=_trust(args),
-            max_session_duration=3600,
-            tags=tags,
-            opts=child,
-        )
+        role = _codebuild_role(f"{name}-role", args, args.role_name, "service", tags, self)
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
@@ -399,14 +385,8 @@ class DevSecOpsBuildProject(pulumi.ComponentResource):
 
         batch_config: aws.codebuild.ProjectBuildBatchConfigArgs | None = None
         if args.batch:
-            batch_role = aws.iam.Role(
-                f"{name}-batch-role",
-                name=args.batch_role_name,
-                description=f"{args.project_name}: CodeBuild batch service role",
-                assume_role_policy=_trust(args),
-                max_session_duration=3600,
-                tags=tags,
-                opts=child,
+            batch_role = _codebuild_role(
+                f"{name}-batch-role", args, args.batch_role_name, "batch service", tags, self
             )
             batch_policy = aws.iam.RolePolicy(
                 f"{name}-batch-policy",

@@ -34,8 +34,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import _wiring, naming
 from components import config as config_mod
-from components import naming
 from components.render import iam, kms
 from components.render import pipeline_stages as ps
 
@@ -250,18 +250,14 @@ class PromotionPipeline(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        deployer_role = aws.iam.Role(
+        deployer_role = _wiring.same_account_service_role(
             f"{name}-deployer-role",
             name=deployer_role_name,
+            service="codebuild.amazonaws.com",
+            account_id=account,
             description=f"{cfg.app.name}: deploy/migrate/test CodeBuild projects",
-            assume_role_policy=iam.to_json(
-                iam.assume_role_policy(
-                    services=["codebuild.amazonaws.com"],
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
-                )
-            ),
             tags=tags,
-            opts=child,
+            parent=self,
         )
         deployer_policy = aws.iam.RolePolicy(
             f"{name}-deployer-policy",
@@ -318,12 +314,12 @@ class PromotionPipeline(pulumi.ComponentResource):
             )
         projects: list[pulumi.Resource] = []
         for project_name, buildspec in specs.items():
-            log_group = aws.cloudwatch.LogGroup(
+            log_group = _wiring.log_group(
                 f"{name}-{project_name}-logs",
                 name=f"/aws/codebuild/{project_name}",
                 retention_in_days=cfg.build.log_retention_days,
                 tags=tags,
-                opts=child,
+                parent=self,
             )
             projects.append(
                 aws.codebuild.Project(
@@ -352,18 +348,14 @@ class PromotionPipeline(pulumi.ComponentResource):
             )
 
         # --- pipeline role + pipeline -----------------------------------------------------
-        pipeline_role = aws.iam.Role(
+        pipeline_role = _wiring.same_account_service_role(
             f"{name}-pipeline-role",
             name=pipeline_role_name,
+            service="codepipeline.amazonaws.com",
+            account_id=account,
             description=f"{cfg.app.name}: CodePipeline service role",
-            assume_role_policy=iam.to_json(
-                iam.assume_role_policy(
-                    services=["codepipeline.amazonaws.com"],
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
-                )
-            ),
             tags=tags,
-            opts=child,
+            parent=self,
         )
         pipeline_policy = aws.iam.RolePolicy(
             f"{name}-pipeline-policy",
@@ -526,24 +518,20 @@ class PromotionPipeline(pulumi.ComponentResource):
             secret_arn = pulumi.Output.from_input(str(approval.webhook_secret_arn))
             secret_key = None
         function_name = names.function("approval-notifier")
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = _wiring.log_group(
             f"{name}-notifier-logs",
             name=names.lambda_log_group(function_name),
             retention_in_days=cfg.build.log_retention_days,
             tags=tags,
-            opts=child,
+            parent=self,
         )
-        role = aws.iam.Role(
+        role = _wiring.same_account_service_role(
             f"{name}-notifier-role",
             name=names.role("approval-notifier"),
-            assume_role_policy=iam.to_json(
-                iam.assume_role_policy(
-                    services=["lambda.amazonaws.com"],
-                    conditions={"StringEquals": {"aws:SourceAccount": cfg.account_id}},
-                )
-            ),
+            service="lambda.amazonaws.com",
+            account_id=cfg.account_id,
             tags=tags,
-            opts=child,
+            parent=self,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-notifier-policy",

@@ -612,28 +612,23 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             )
         blue = self.target_groups["blue"]
         forward_blue = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=blue.arn)]
-        self.https_listener = aws.lb.Listener(
-            self._r("https"),
-            load_balancer_arn=self.alb.arn,
-            port=HTTPS_PORT,
-            protocol="HTTPS",
-            certificate_arn=lb.certificate_arn,
-            ssl_policy=lb.ssl_policy,
-            default_actions=forward_blue,
-            tags=self._tags,
-            opts=self._opts(ignore_changes=list(LISTENER_IGNORE_CHANGES)),
-        )
-        self.test_listener = aws.lb.Listener(
-            self._r("test"),
-            load_balancer_arn=self.alb.arn,
-            port=TEST_PORT,
-            protocol="HTTPS",
-            certificate_arn=lb.certificate_arn,
-            ssl_policy=lb.ssl_policy,
-            default_actions=forward_blue,
-            tags=self._tags,
-            opts=self._opts(ignore_changes=list(LISTENER_IGNORE_CHANGES)),
-        )
+        # Production and test listeners: the deployer owns their default actions.
+        https_listeners = {
+            label: aws.lb.Listener(
+                self._r(label),
+                load_balancer_arn=self.alb.arn,
+                port=port,
+                protocol="HTTPS",
+                certificate_arn=lb.certificate_arn,
+                ssl_policy=lb.ssl_policy,
+                default_actions=forward_blue,
+                tags=self._tags,
+                opts=self._opts(ignore_changes=list(LISTENER_IGNORE_CHANGES)),
+            )
+            for label, port in (("https", HTTPS_PORT), ("test", TEST_PORT))
+        }
+        self.https_listener = https_listeners["https"]
+        self.test_listener = https_listeners["test"]
         self.http_listener = aws.lb.Listener(
             self._r("http"),
             load_balancer_arn=self.alb.arn,

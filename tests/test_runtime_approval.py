@@ -6,6 +6,7 @@ real local HTTP server, the secret a moto secret.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -364,11 +365,19 @@ def test_4xx_is_permanent_and_not_retried(httpserver: HTTPServer) -> None:
     assert sleeps == [] and len(httpserver.log) == 1
 
 
+class _QuickStopHTTPServer(HTTPServer):
+    """Polls for shutdown every 10 ms instead of werkzeug's 0.5 s, so stop() is near-instant."""
+
+    def thread_target(self) -> None:
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.01)
+
+
 @pytest.fixture
 def silent_server() -> Iterator[tuple[HTTPServer, threading.Event]]:
     """A threaded pytest-httpserver whose webhook never answers (until released at teardown)."""
     release = threading.Event()
-    server = HTTPServer(threaded=True)
+    server = _QuickStopHTTPServer(threaded=True)
     server.start()
 
     def hang(request: Request) -> Response:
@@ -426,14 +435,31 @@ def test_retry_after_http_date() -> None:
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def secretsmanager() -> Iterator[Any]:
+    """One moto Secrets Manager for the module (starting moto and a boto3 session per test is
+    slow); each test gets its own secret, so no test sees another's state."""
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }.items():
+            env.setenv(key, value)
+        with mock_aws():
+            yield boto3.client("secretsmanager", region_name=REGION)
+
+
+_secret_names = itertools.count()
+
+
 @pytest.fixture
-def secret(monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer) -> Iterator[tuple[str, str]]:
+def secret(
+    monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer, secretsmanager: Any
+) -> Iterator[tuple[str, str]]:
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
         "WEBHOOK_BASE_DELAY_SECONDS": "0",
         "WEBHOOK_TIMEOUT_SECONDS": "2",
         "WEBHOOK_ATTEMPTS": "3",
@@ -441,12 +467,11 @@ def secret(monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer) -> Iterator[
         monkeypatch.setenv(key, value)
     notifier.forget_webhook_url()
     url = httpserver.url_for(SECRET_PATH)
-    with mock_aws():
-        arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="orders-api/approval-webhook", SecretString=url
-        )["ARN"]
-        monkeypatch.setenv("WEBHOOK_SECRET_ARN", arn)
-        yield arn, url
+    arn = secretsmanager.create_secret(
+        Name=f"orders-api/approval-webhook-{next(_secret_names)}", SecretString=url
+    )["ARN"]
+    monkeypatch.setenv("WEBHOOK_SECRET_ARN", arn)
+    yield arn, url
     notifier.forget_webhook_url()
 
 

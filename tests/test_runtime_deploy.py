@@ -7,14 +7,17 @@ moto lacks (StopDeployment, StopServiceDeployment) go through ``botocore.stub.St
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
+import functools
 import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import botocore.session
@@ -496,7 +499,22 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_REGION": REGION,
     }.items():
         monkeypatch.setenv(key, value)
-    with mock_aws():
+    with fresh_account():
+        yield
+
+
+@functools.cache
+def _shared_boto3_session() -> boto3.Session:
+    """One boto3 session for all moto tests: it caches service models and endpoint data, which a
+    new session loads again (~50 ms a client). It holds no AWS state; moto's backends do."""
+    return boto3.Session(region_name=REGION)
+
+
+@contextlib.contextmanager
+def fresh_account() -> Iterator[None]:
+    """moto with empty backends (mock_aws resets them on start), and boto3.client() served by the
+    shared session instead of the new default session mock_aws would otherwise create."""
+    with mock_aws(), mock.patch("boto3.DEFAULT_SESSION", _shared_boto3_session()):
         yield
 
 
@@ -1657,7 +1675,7 @@ def test_auto_refuses_external_and_codedeploy_without_names(
         ),
     ]
     for controller, engine_args, fragment in cases:
-        with mock_aws():  # a fresh account per case
+        with fresh_account():  # a fresh account per case
             ecs, arn = _seed_ecs(controller)
             code, events = _main(monkeypatch, ecs, [*engine_args, "--family", FAMILY, *BASE])
             assert code == 2, (controller, engine_args)

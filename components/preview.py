@@ -75,8 +75,13 @@ def build_report(
     *,
     config_path: Path | None = None,
     project_dir: Path = PROJECT_ROOT,
+    cache: bool = False,
 ) -> tuple[int, dict[str, Any], list[str]]:
-    """Render + judge ``stack``. Returns (exit code, report, config problems)."""
+    """Render + judge ``stack``. Returns (exit code, report, config problems).
+
+    ``cache=True`` renders through the per-process render memo (``render(..., cache=True)``);
+    the CLI never sets it, so every ``preview`` run renders afresh.
+    """
     try:
         stack_file = load_stack_file(config_path or stack_file_path(stack, project_dir))
     except StackFileError as exc:
@@ -86,7 +91,7 @@ def build_report(
     except config_mod.ConfigError as exc:
         return EXIT_CONFIG, {}, exc.problems
     try:
-        recording = render(stack, project_dir=project_dir, stack_file=stack_file)
+        recording = render(stack, project_dir=project_dir, stack_file=stack_file, cache=cache)
     except (config_mod.ConfigError, InvalidConfiguration) as exc:
         return EXIT_CONFIG, {}, exc.problems
     siblings = _siblings(cfg, project_dir)

@@ -97,14 +97,14 @@ def test_lead_time_excludes_approval_and_warns_over_budget() -> None:
 
 
 def test_preview_prints_timelines_and_lead_time(capsys: object) -> None:
-    code, report, problems = preview.build_report("tooling")
+    code, report, problems = preview.build_report("tooling", cache=True)
     assert code == 0 and not problems
     titles = [t["title"] for t in report["timelines"]]
     for env in ("dev", "stage", "prod"):
         assert any(t.startswith(f"Release timeline {env} (") for t in titles), titles
     assert titles[-1].startswith("Lead time (commit → prod: ")
     assert report["timelines"][-1]["warnings"] == []  # the example fits its budget
-    _, env_report, _ = preview.build_report("prod")
+    _, env_report, _ = preview.build_report("prod", cache=True)
     assert env_report["timelines"][0]["title"].startswith(
         "Release timeline prod (codedeploy, canary): worst case "
     )
@@ -132,7 +132,7 @@ def test_admission_hook_is_part_of_the_ecs_timeline() -> None:
     with_hook = tl.deploy_timeline(replace(ecs, admission_hook_seconds=60))
     assert with_hook.steps[1].name == "PRE_SCALE_UP digest admission hook"
     assert with_hook.worst_case_seconds == without.worst_case_seconds + 60
-    _, stage, _ = preview.build_report("stage")
+    _, stage, _ = preview.build_report("stage", cache=True)
     assert any(
         "PRE_SCALE_UP digest admission hook" in line for line in stage["timelines"][0]["lines"]
     )

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from components.testing import Match, Recording, parse_stack_file, program_from_file, run_program
 from components.testing.engine import PROJECT_ROOT, SECRET, SECRET_PLACEHOLDER
 
@@ -146,3 +148,33 @@ def test_preview_json_and_markdown(tmp_path: Path) -> None:
     assert "AAABAJ0Example" not in out_json.read_text() + result.stdout
     assert SECRET_PLACEHOLDER not in out_json.read_text() + result.stdout
     assert out_md.read_text().startswith("### `pulumi preview` (offline) — stack `tooling`")
+
+
+def test_stack_reference_exports_are_cached_on_disk_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.testing import engine
+
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi\npulumi.export('imageRef', 'repo@sha256:' + 'a' * 64)\n"
+    )
+    (tmp_path / "Pulumi.tooling.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+    monkeypatch.delenv(engine.NO_DISK_CACHE_ENV, raising=False)
+    first = engine.stack_reference_outputs(tmp_path)("acme/dotnet-delivery/tooling")
+    assert first == {"imageRef": "repo@sha256:" + "a" * 64}
+    [cached] = list((tmp_path / engine.DISK_CACHE_DIR).glob("exports-tooling-*.json"))
+    assert json.loads(cached.read_text()) == first
+    # A new process (empty memory caches) reads the file and renders nothing.
+    engine._REFERENCE_CACHE.clear()
+    monkeypatch.setattr(
+        engine,
+        "cached_render",
+        lambda *a, **k: (_ for _ in ()).throw(AssertionError("rendered despite a cache hit")),
+    )
+    assert engine.stack_reference_outputs(tmp_path)("tooling") == first
+    # Any change to the program (or the stack file) is a different key.
+    (tmp_path / "__main__.py").write_text("import pulumi\npulumi.export('imageRef', 'x')\n")
+    key_after_edit = engine._reference_cache_file(tmp_path, "tooling", "config: {}\n")
+    assert key_after_edit is not None and key_after_edit != cached
+    monkeypatch.setenv(engine.NO_DISK_CACHE_ENV, "1")
+    assert engine._reference_cache_file(tmp_path, "tooling", "config: {}\n") is None

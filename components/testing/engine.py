@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextvars
 import copy
 import dataclasses
+import hashlib
 import json
+import os
 import runpy
 import sys
 from collections.abc import Callable, Mapping
@@ -356,11 +358,56 @@ def stack_reference_outputs(project_dir: Path = PROJECT_ROOT) -> Callable[[str],
             return {}
         key = (str(path), path.read_text(encoding="utf-8"))
         if key not in _REFERENCE_CACHE:
-            # The memoised render: a test that renders this stack itself reuses it.
-            _REFERENCE_CACHE[key] = dict(cached_render(stack, project_dir=project_dir).exports)
+            disk = _reference_cache_file(project_dir, stack, key[1])
+            if disk is not None and disk.is_file():
+                _REFERENCE_CACHE[key] = json.loads(disk.read_text(encoding="utf-8"))
+            else:
+                # The memoised render: a test that renders this stack itself reuses it.
+                exports = dict(cached_render(stack, project_dir=project_dir).exports)
+                _REFERENCE_CACHE[key] = exports
+                if disk is not None:
+                    _write_atomically(disk, json.dumps(exports, sort_keys=True))
         return _REFERENCE_CACHE[key]
 
     return resolve
+
+
+#: Set to any value to turn the on-disk StackReference cache off.
+NO_DISK_CACHE_ENV = "DOTNET_DELIVERY_NO_DISK_CACHE"
+DISK_CACHE_DIR = ".offline-cache"
+
+
+def _source_fingerprint(project_dir: Path) -> str:
+    """A hash of everything a render's exports can depend on: the program, the component
+    library, the locked dependencies."""
+    digest = hashlib.sha256()
+    library = (project_dir / "components").rglob("*.py")
+    files = sorted([project_dir / "__main__.py", project_dir / "requirements.txt", *library])
+    for file in files:
+        if file.is_file():
+            digest.update(str(file.relative_to(project_dir)).encode() + b"\0")
+            digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _reference_cache_file(project_dir: Path, stack: str, stack_text: str) -> Path | None:
+    """Where a referenced stack's exports are kept between processes (``preview`` of an
+    environment stack would otherwise render the tooling stack every time), keyed by the
+    stack file and :func:`_source_fingerprint`; ``None`` when the cache is off."""
+    if os.environ.get(NO_DISK_CACHE_ENV):
+        return None
+    key = hashlib.sha256((stack_text + _source_fingerprint(project_dir)).encode()).hexdigest()
+    return project_dir / DISK_CACHE_DIR / f"exports-{stack}-{key[:32]}.json"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # a read-only checkout: the cache is an optimisation only
+        pass
 
 
 _RENDER_CACHE: dict[tuple[str, ...], Recording] = {}

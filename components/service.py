@@ -273,25 +273,6 @@ def nat_gateway_strategy(args: BlueGreenFargateServiceArgs) -> str:
     return "OnePerAz" if nat == "onePerAz" else "Single"
 
 
-def _under_mocks() -> bool:
-    from pulumi.runtime import mocks, settings
-
-    return isinstance(settings.get_monitor(), mocks.MockMonitor)
-
-
-def _mock_elb_arn(arn: str, ids: int) -> str:
-    """Under the offline engine only: its listener (rule) ARNs lack the load balancer id
-    segment(s) real ones carry (``listener/app/<lb>/<lb-id>/<id>``); pad them so the
-    renderer's strict ARN checks still run. Real ARNs pass through unchanged."""
-    if not _under_mocks():
-        return arn
-    head, _, resource = arn.rpartition(":")
-    parts = resource.split("/")
-    while len(parts) - 3 < ids:
-        parts.append(parts[-1])
-    return f"{head}:{'/'.join(parts)}"
-
-
 def _substitute(value: Any, replacements: Mapping[str, pulumi.Output[str]]) -> Any:
     """Replace placeholder strings (anywhere in ``value``) by Outputs."""
     if isinstance(value, str) and value in replacements:
@@ -392,16 +373,11 @@ class BlueGreenFargateService(pulumi.ComponentResource):
                 if nat_gateway_strategy(a) == "OnePerAz"
                 else awsx.ec2.NatGatewayStrategy.SINGLE
             )
-            nat: dict[str, Any] = {}
-            if not _under_mocks():
-                # The offline engine echoes inputs as outputs, and awsx's `natGateways`
-                # output (a list of NatGateway) cannot hold the input's config object.
-                nat["nat_gateways"] = awsx.ec2.NatGatewayConfigurationArgs(strategy=strategy)
             vpc = awsx.ec2.Vpc(
                 self._r("vpc"),
                 cidr_block=net.cidr_block,
                 number_of_availability_zones=net.availability_zones,
-                **nat,
+                nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(strategy=strategy),
                 enable_dns_hostnames=True,
                 enable_dns_support=True,
                 tags=self._tags,
@@ -1071,8 +1047,8 @@ class BlueGreenFargateService(pulumi.ComponentResource):
                 lambda v: iam.to_json(
                     iam_service.ecs_infrastructure_role_policy(
                         target_group_arns=[v[0], v[1]],
-                        listener_arns=[_mock_elb_arn(v[2], 2), _mock_elb_arn(v[3], 2)],
-                        listener_rule_arns=[_mock_elb_arn(v[4], 3), _mock_elb_arn(v[5], 3)],
+                        listener_arns=[v[2], v[3]],
+                        listener_rule_arns=[v[4], v[5]],
                     )
                 )
             ),

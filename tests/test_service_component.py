@@ -475,3 +475,13 @@ def test_dev_has_no_admission_hook() -> None:
         if p.name == "orders-api-dev-hook-invoker-policy"
     ]
     assert policy.json_input("policy")["Statement"][0]["Resource"] == smoke_fn(r).outputs["arn"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "strategy", "azs"),
+    [("dev", "Single", 2), ("stage", "Single", 2), ("prod", "OnePerAz", 3)],
+)
+def test_vpc_nat_gateways_per_environment(stack: str, strategy: str, azs: int) -> None:
+    vpc = rec(stack).one("awsx:ec2:Vpc")
+    assert vpc.inputs["natGateways"] == {"strategy": strategy}
+    assert vpc.inputs["numberOfAvailabilityZones"] == azs

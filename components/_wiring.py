@@ -54,18 +54,23 @@ def same_account_service_role(
 
 
 def logs_key_policy(
-    *, account_id: str, region: str, log_groups: str, partition: str = "aws"
+    *, account_id: str, region: str, log_groups: str | Sequence[str], partition: str = "aws"
 ) -> str:
     """Key policy JSON letting CloudWatch Logs (``logs.<region>.amazonaws.com``) use the key
-    for the log groups named by ``log_groups`` only: one exact name (``ArnEquals``) or a
-    pattern with ``*`` (``ArnLike``)."""
-    operator = "ArnLike" if "*" in log_groups else "ArnEquals"
-    arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_groups}"
+    for the log groups named by ``log_groups`` only: exact names (``ArnEquals``) or, when
+    any holds ``*``, patterns (``ArnLike``)."""
+    names = [log_groups] if isinstance(log_groups, str) else list(log_groups)
+    operator = "ArnLike" if any("*" in n for n in names) else "ArnEquals"
+    arns = [f"arn:{partition}:logs:{region}:{account_id}:log-group:{n}" for n in names]
     return iam.to_json(
         kms.key_policy(
             account_id,
             service_principals=[f"logs.{region}.amazonaws.com"],
-            service_conditions={operator: {"kms:EncryptionContext:aws:logs:arn": arn}},
+            service_conditions={
+                operator: {
+                    "kms:EncryptionContext:aws:logs:arn": arns[0] if len(arns) == 1 else arns
+                }
+            },
             partition=partition,
         )
     )
@@ -87,7 +92,7 @@ def encrypted_log_group(
     region: str,
     key_description: str,
     key_alias: str | None = None,
-    key_scope: str | None = None,
+    key_scope: str | Sequence[str] | None = None,
     existing_key_arn: pulumi.Input[str] | None = None,
     partition: str = "aws",
     tags: Mapping[str, str],

@@ -628,7 +628,11 @@ class BlueGreenFargateService(pulumi.ComponentResource):
     # ---- logs -------------------------------------------------------------------------------
     def _logs(self) -> None:
         a = self._args
-        # One key for the service's log groups and its hooks' (hence the `*` scope).
+        # One key for the service's log group and its hook Lambdas' log groups: exactly those.
+        n = a.names
+        hook_groups = [n.lambda_log_group(n.hook_function)]
+        if a.deployment.admission_hook and a.deployment.engine == "ecs":
+            hook_groups.append(n.lambda_log_group(n.function("admission-hook")))
         logs = _wiring.encrypted_log_group(
             self._r("logs"),
             name=a.names.log_group,
@@ -637,7 +641,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             region=a.region,
             key_description=f"{a.names.prefix}: CloudWatch log groups",
             key_alias=a.names.kms_alias("logs"),
-            key_scope="*",
+            key_scope=[n.log_group, *hook_groups],
             existing_key_arn=a.service.log_kms_key_arn,
             tags=self._tags,
             parent=self,

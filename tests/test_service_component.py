@@ -485,3 +485,17 @@ def test_vpc_nat_gateways_per_environment(stack: str, strategy: str, azs: int) -
     vpc = rec(stack).one("awsx:ec2:Vpc")
     assert vpc.inputs["natGateways"] == {"strategy": strategy}
     assert vpc.inputs["numberOfAvailabilityZones"] == azs
+
+
+@pytest.mark.parametrize("stack", ["dev", "stage", "prod"])
+def test_log_key_serves_exactly_the_service_and_hook_log_groups(stack: str) -> None:
+    r = rec(stack)
+    key = r.one("aws:kms/key:Key", name=f"orders-api-{stack}-logs-key")
+    [logs] = [s for s in key.json_input("policy")["Statement"] if s["Sid"] == "ServicesUseKey"]
+    arn = f"arn:aws:logs:eu-west-1:{r.one(SERVICE).outputs['arn'].split(':')[4]}:log-group:"
+    expected = [f"{arn}/ecs/{stack}/orders-api", f"{arn}/aws/lambda/orders-api-{stack}-smoke-hook"]
+    if stack == "stage":  # the admission hook
+        expected.append(f"{arn}/aws/lambda/orders-api-stage-admission-hook")
+    assert logs["Condition"] == {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": expected}}
+    groups = {g.inputs["name"] for g in r.find("aws:cloudwatch/logGroup:LogGroup")}
+    assert {e.removeprefix(arn) for e in expected} <= groups

@@ -310,7 +310,11 @@ class PromotionPipeline(pulumi.ComponentResource):
         }
         if migrate_project in deployer_projects:
             specs[migrate_project] = pulumi.Output.from_input(
-                ps.migrate_buildspec(bucket=bucket_name, script_key=MIGRATE_SCRIPT_KEY)
+                ps.migrate_buildspec(
+                    bucket=bucket_name,
+                    script_key=MIGRATE_SCRIPT_KEY,
+                    deploy_script_key=DEPLOY_SCRIPT_KEY,  # migrate.py imports deploy.py
+                )
             )
         projects: list[pulumi.Resource] = []
         for project_name, buildspec in specs.items():

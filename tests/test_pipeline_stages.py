@@ -442,7 +442,11 @@ def _script(commands: list[str]) -> str:
 
 BUILDSPECS = {
     "deploy": ps.deploy_buildspec(bucket="artifacts-bucket", script_key="tools/deploy.py"),
-    "migrate": ps.migrate_buildspec(bucket="artifacts-bucket", script_key="tools/migrate.py"),
+    "migrate": ps.migrate_buildspec(
+        bucket="artifacts-bucket",
+        script_key="tools/migrate.py",
+        deploy_script_key="tools/deploy.py",
+    ),
     "test": ps.test_buildspec(report_group_arn="arn:aws:codebuild:eu-west-1:1:report-group/r"),
 }
 
@@ -584,6 +588,11 @@ def test_migrate_step_runs_migrate_py_with_the_promoted_image(single: bool, tmp_
     ).stdout
     argv = out.split("\0")[:-1]
     assert argv[0] == "/tmp/migrate.py"
+    # migrate.py loads the deploy.py beside it: both objects land in the directory it runs from
+    assert [c for c in commands if c.startswith("aws s3 cp ")] == [
+        'aws s3 cp "s3://artifacts-bucket/tools/deploy.py" /tmp/deploy.py',
+        'aws s3 cp "s3://artifacts-bucket/tools/migrate.py" /tmp/migrate.py',
+    ]
     args = migrate.parse_args(argv[1:])
     assert (args.cluster, args.family, args.container) == (
         n.cluster,

@@ -7,8 +7,14 @@ every request against the ECS API model.
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -308,39 +314,6 @@ def test_bad_input_is_refused_before_anything_starts(kwargs: dict[str, Any], fra
     stub.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize(
-    "script",
-    [
-        ["RUNNING", "RUNNING", "DONE"],
-        ["RUNNING"] * 10,
-        ["DONE"],
-    ],
-)
-def test_wait_loop_matches_the_deploy_steps(script: list[str]) -> None:
-    """migrate.py carries its own copy of the wait loop (one-file scripts); it must behave alike."""
-    outcomes = []
-    for module in (migrate, deploy):
-        t = FakeTime()
-        states = iter(script)
-        polls: list[float] = []
-
-        def poll(
-            module: Any = module, states: Any = states, t: FakeTime = t, polls: list[float] = polls
-        ) -> Any:
-            polls.append(t.now)
-            state = next(states)
-            return module.Status(state, done=state == "DONE", ok=True)
-
-        try:
-            status = module.wait_for(
-                poll, timeout_s=25, interval_s=10, clock=t.clock, sleep=t.sleep
-            )
-            outcomes.append(("done", status.state, polls, t.sleeps))
-        except (migrate.WaitTimeout, deploy.WaitTimeout) as exc:
-            outcomes.append(("timeout", exc.last.state, polls, t.sleeps))
-    assert outcomes[0] == outcomes[1]
-
-
 IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/orders-api@sha256:" + "b" * 64
 OLD_IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/orders-api@sha256:" + "a" * 64
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:db-AbCdEf"
@@ -548,30 +521,34 @@ def test_missing_family_says_to_enable_migration() -> None:
     assert "migration.enabled" in str(err.value)
 
 
-@pytest.mark.parametrize("container", ["migrate", "app", "sidecar"])
-@pytest.mark.parametrize("with_tags", [True, False])
-def test_swap_logic_matches_the_deploy_steps(container: str, with_tags: bool) -> None:
-    """migrate.py carries its own copy of the image swap (one-file scripts): same result and
-    same refusals as deploy.swap_image."""
-    latest = _latest()
-    latest["containerDefinitions"].append({**latest["containerDefinitions"][0], "name": "app"})
-    tags = TAGS if with_tags else None
-    outcomes = []
-    for module, error in ((migrate, migrate.MigrationInputError), (deploy, deploy.InputError)):
-        try:
-            outcomes.append(("ok", module.swap_image(latest, container, IMAGE, tags=tags)))
-        except error as exc:
-            outcomes.append(("refused", str(exc)))
-    assert outcomes[0] == outcomes[1]
-    assert migrate.READ_ONLY_TASK_DEFINITION_KEYS == deploy.READ_ONLY_TASK_DEFINITION_KEYS
-    for uri in (IMAGE, "repo:tag", "repo@sha256:" + "A" * 64, f" {IMAGE} "):
-        results = []
-        for module, error in ((migrate, migrate.MigrationInputError), (deploy, deploy.InputError)):
-            try:
-                results.append(module.parse_image_uri(uri))
-            except error as exc:
-                results.append(str(exc))
-        assert results[0] == results[1], uri
+def test_deploy_helpers_raise_migration_errors_with_deploy_messages() -> None:
+    """migrate.py reuses deploy.py's helpers; their refusals are this module's errors (exit 2 /
+    exit 1) with deploy.py's messages."""
+    with pytest.raises(migrate.MigrationInputError) as err:
+        migrate.parse_image_uri("orders-api:1.2.3")
+    assert err.value.exit_code == migrate.EXIT_INPUT == 2
+    assert str(err.value) == (
+        "image-uri: 'orders-api:1.2.3' is not pinned by digest; "
+        "expected REPOSITORY@sha256:<64 lowercase hex> (no tag)"
+    )
+    with pytest.raises(migrate.MigrationInputError, match="container: 'nope' not found exactly"):
+        migrate.swap_image(_latest(), "nope", IMAGE)
+    with pytest.raises(migrate.MigrationInputError, match="role-arn: 'admin' is not an IAM role"):
+        migrate.session_for("admin", region=REGION, session_name="migrate-stage")
+    client = _client()
+    registered = {**_expected_register(), "taskDefinitionArn": "not-an-arn"}
+    registered.pop("tags")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "register_task_definition", {"taskDefinition": registered}, _expected_register()
+        )
+        with pytest.raises(migrate.MigrationError) as failed:
+            migrate.register_revision(client, _expected_register(), "migrate", IMAGE)
+    assert not isinstance(failed.value, migrate.MigrationInputError)
+    assert failed.value.exit_code == migrate.EXIT_FAILED == 1
+    assert "RegisterTaskDefinition returned no task-definition ARN: 'not-an-arn'" in str(
+        failed.value
+    )
 
 
 class _Session:
@@ -650,9 +627,92 @@ def test_cli_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         migrate.parse_args(good)
 
 
-def test_module_is_self_contained() -> None:
-    from pathlib import Path
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or "").split(".")[0])
+    return names
 
-    for module in (migrate, deploy):
-        source = Path(str(module.__file__)).read_text()
-        assert "from components" not in source and "import components" not in source
+
+def test_deploy_is_self_contained_and_migrate_imports_only_deploy_beside_it() -> None:
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore"}
+    deploy_imports = _imported_modules(Path(str(deploy.__file__)))
+    assert deploy_imports - allowed == set()
+    migrate_imports = _imported_modules(Path(str(migrate.__file__)))
+    assert migrate_imports - allowed == {"."}  # `from . import deploy`, nothing from components
+    # the helpers are deploy.py's own, not copies
+    assert migrate.wait_for is deploy.wait_for and migrate.Status is deploy.Status
+    assert migrate.swap_image.__wrapped__ is deploy.swap_image  # type: ignore[attr-defined]
+
+
+def _ship_like_the_migrate_step(root: Path) -> Path:
+    """Run the migrate buildspec's ``aws s3 cp`` commands against a local bucket holding the
+    objects components/pipeline.py uploads; return where the buildspec runs migrate.py from."""
+    from components.pipeline import DEPLOY_SCRIPT_KEY, MIGRATE_SCRIPT_KEY, RUNTIME_DIR
+    from components.render import pipeline_stages as ps
+
+    bucket = root / "bucket"
+    for key, name in ((DEPLOY_SCRIPT_KEY, "deploy.py"), (MIGRATE_SCRIPT_KEY, "migrate.py")):
+        (bucket / key).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(RUNTIME_DIR / name, bucket / key)
+    spec = json.loads(
+        ps.migrate_buildspec(
+            bucket="artifacts",
+            script_key=MIGRATE_SCRIPT_KEY,
+            deploy_script_key=DEPLOY_SCRIPT_KEY,
+        )
+    )
+    commands = spec["phases"]["build"]["commands"]
+    copies = [c for c in commands if c.startswith("aws s3 cp ")]
+    (run,) = [c for c in commands if c.startswith("python3 ")]
+    # `aws s3 cp "s3://artifacts/KEY" DEST` copies bucket/KEY to fs/DEST under root
+    fake_aws = (
+        'aws() { mkdir -p "$ROOT/fs$(dirname "$4")"; '
+        'cp "$ROOT/bucket/${3#s3://artifacts/}" "$ROOT/fs$4"; }'
+    )
+    subprocess.run(
+        ["bash", "-euc", "\n".join([fake_aws, *copies])],
+        env={"PATH": os.environ["PATH"], "ROOT": str(root)},
+        check=True,
+    )
+    return root / "fs" / run.split()[1].lstrip("/")
+
+
+def test_shipped_layout_runs_isolated_from_the_repository(tmp_path: Path) -> None:
+    """What the migrate step ships - only migrate.py and deploy.py, side by side - runs with
+    no repository on sys.path (``-I``: no script dir, no PYTHONPATH, no user site)."""
+    script = _ship_like_the_migrate_step(tmp_path)
+    assert sorted(p.name for p in script.parent.iterdir()) == ["deploy.py", "migrate.py"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-I", str(script), *args],
+            cwd=script.parent,
+            env={"PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "--image-detail-file" in helped.stdout and "--family" in helped.stdout
+    # deploy.py's digest check, raised as this module's input error: exit 2, one JSON result
+    bad = run(
+        *("--cluster", CLUSTER, "--family", FAMILY, "--container", "migrate"),
+        *("--subnets", SUBNETS[0], "--security-groups", GROUPS[0]),
+        *("--image-uri", "orders-api:latest"),
+    )
+    assert bad.returncode == 2, bad.stderr
+    result = json.loads(bad.stdout.splitlines()[-1])
+    assert result["ok"] is False and "is not pinned by digest" in result["error"]
+    assert "migration failed: image-uri: 'orders-api:latest'" in bad.stderr
+    # without deploy.py beside it, it refuses to start and says why
+    (script.parent / "deploy.py").unlink()
+    missing = run("--help")
+    assert missing.returncode != 0
+    assert "migrate.py needs deploy.py beside it" in missing.stderr

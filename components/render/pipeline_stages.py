@@ -382,14 +382,16 @@ def deploy_buildspec(*, bucket: str, script_key: str) -> str:
     )
 
 
-def migrate_buildspec(*, bucket: str, script_key: str) -> str:
+def migrate_buildspec(*, bucket: str, script_key: str, deploy_script_key: str) -> str:
     """Run migrate.py in the subnets / security groups the service itself runs in, with the
     promoted image (``imageDetail.json`` in ``BuildOutput``, as the deploy step finds it): the
     migration bundle ships in the release image, so the release's own bundle migrates the
-    database before the release is deployed (expand-and-contract)."""
+    database before the release is deployed (expand-and-contract). migrate.py reuses
+    deploy.py's helpers, so ``deploy_script_key`` is copied into the same directory."""
     net_query = "services[0].networkConfiguration.awsvpcConfiguration"
     return _buildspec(
         [
+            f'aws s3 cp "s3://{bucket}/{deploy_script_key}" /tmp/deploy.py',
             f'aws s3 cp "s3://{bucket}/{script_key}" /tmp/migrate.py',
             'DETAIL="$(find . -name imageDetail.json -print | sort | head -n 1)"',
             'test -n "$DETAIL" || { echo "no imageDetail.json in BuildOutput" >&2; exit 2; }',

@@ -30,7 +30,8 @@ Progress is one JSON line per poll on stdout; the last line is the result. Exit 
 deployment succeeded (or the artifacts were written), 1 it failed / rolled back / timed out or
 AWS refused a call, 2 bad input (arguments, family, service or container not found).
 
-Self-contained: stdlib + boto3 only, so it can ship as a single file.
+Self-contained: stdlib + boto3 only, so it can ship as a single file. ``migrate.py`` reuses its
+helpers (wait loop, image swap, sessions, AWS error text) and ships next to it.
 """
 
 from __future__ import annotations
@@ -454,33 +455,39 @@ def codedeploy_status(info: Mapping[str, Any]) -> Status:
 # --------------------------------------------------------------------------------------------
 
 
-def _client_error(exc: Exception) -> tuple[str, str]:
+def client_error(exc: Exception) -> tuple[str, str]:
+    """(error code, message) of a botocore ``ClientError`` (the exception's type/text else)."""
     response = getattr(exc, "response", None) or {}
     error = response.get("Error", {}) if isinstance(response, Mapping) else {}
     return str(error.get("Code", type(exc).__name__)), str(error.get("Message", exc))
 
 
-def _is_client_error(exc: Exception) -> bool:
+def is_client_error(exc: Exception) -> bool:
+    """Whether ``exc`` is AWS refusing a call (a botocore ``ClientError`` or alike)."""
     return type(exc).__name__ == "ClientError" or hasattr(exc, "response")
 
 
 def latest_task_definition(
-    ecs: Any, family: str, *, where: str
+    ecs: Any, family: str, *, where: str, what: str = "task definition family", hint: str = ""
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The latest ACTIVE revision of ``family`` and its tags."""
+    """The latest ACTIVE revision of ``family`` and its tags.
+
+    Errors name ``what`` (``family``'s kind), ``where`` (account/region; ``""`` leaves it out)
+    and, for a family that is not found, end with ``hint``."""
+    in_where = f" in {where}" if where else ""
     try:
         response = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
     except Exception as exc:
-        if not _is_client_error(exc):
+        if not is_client_error(exc):
             raise
-        code, message = _client_error(exc)
+        code, message = client_error(exc)
         if code in ("ClientException", "InvalidParameterException"):
             raise InputError(
-                f"task definition family {family!r} not found in {where} "
-                f"(DescribeTaskDefinition: {code}: {message})"
+                f"{what} {family!r} not found{in_where} "
+                f"(DescribeTaskDefinition: {code}: {message}){hint}"
             ) from None
         raise DeployError(
-            f"DescribeTaskDefinition {family!r} failed in {where}: {code}: {message}"
+            f"DescribeTaskDefinition {family!r} failed{in_where}: {code}: {message}"
         ) from None
     task_def = response.get("taskDefinition") if isinstance(response, Mapping) else None
     if not isinstance(task_def, dict):
@@ -491,8 +498,7 @@ def latest_task_definition(
         )
     if task_def.get("status", "ACTIVE") != "ACTIVE":
         raise InputError(
-            f"task definition family {family!r}: latest revision is "
-            f"{task_def.get('status')}, not ACTIVE"
+            f"{what} {family!r}: latest revision is {task_def.get('status')}, not ACTIVE"
         )
     tags = response.get("tags") or []
     if not isinstance(tags, list):
@@ -553,9 +559,9 @@ def describe_service(
     try:
         response = ecs.describe_services(cluster=cluster, services=[service])
     except Exception as exc:
-        if not _is_client_error(exc):
+        if not is_client_error(exc):
             raise
-        code, message = _client_error(exc)
+        code, message = client_error(exc)
         if code == "ClusterNotFoundException":
             raise InputError(f"cluster {cluster!r} not found in {where}") from None
         raise DeployError(f"DescribeServices {service!r} failed: {code}: {message}") from None
@@ -652,7 +658,8 @@ class _EcsWatch:
 Emit = Callable[[dict[str, Any]], None]
 
 
-def _emit_stdout(event: Mapping[str, Any]) -> None:
+def emit_stdout(event: Mapping[str, Any]) -> None:
+    """One JSON line on stdout (the default progress/result sink)."""
     print(json.dumps(event, default=str, sort_keys=True), flush=True)
 
 
@@ -685,7 +692,7 @@ def deploy_ecs(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    emit: Emit = _emit_stdout,
+    emit: Emit = emit_stdout,
 ) -> Status:
     """``UpdateService`` to the new revision and wait for its service deployment."""
     created_after = now() - dt.timedelta(minutes=15)  # tolerate clock skew; matched by revision
@@ -718,7 +725,7 @@ def deploy_ecs(
                 )
                 message += f"; stopped {watch.deployment_arn} with rollback"
             except Exception as exc:
-                code, text = _client_error(exc)
+                code, text = client_error(exc)
                 message += f"; StopServiceDeployment failed: {code}: {text}"
         raise DeployError(message) from None
     if not status.ok:
@@ -737,7 +744,7 @@ def deploy_codedeploy(
     interval_s: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    emit: Emit = _emit_stdout,
+    emit: Emit = emit_stdout,
 ) -> tuple[str, Status]:
     """``CreateDeployment`` with an inline AppSpec and wait; timeout -> stop with rollback."""
     response = codedeploy.create_deployment(
@@ -777,7 +784,7 @@ def deploy_codedeploy(
                 f"{stopped.get('statusMessage', '')})"
             )
         except Exception as exc:
-            code, text = _client_error(exc)
+            code, text = client_error(exc)
             message += f"; StopDeployment failed: {code}: {text}"
         raise DeployError(message) from None
     if not status.ok:
@@ -905,10 +912,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _image_uri(args: argparse.Namespace) -> str:
-    if args.image_uri:
-        return str(args.image_uri).strip()
-    path: Path = args.image_detail_file
+def image_uri_from_detail(path: Path) -> str:
+    """``ImageURI`` of an ``imageDetail.json`` (the build's promoted digest), stripped."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -917,6 +922,12 @@ def _image_uri(args: argparse.Namespace) -> str:
     if not isinstance(uri, str):
         raise InputError(f"image-detail-file: {path} has no string ImageURI")
     return uri.strip()
+
+
+def _image_uri(args: argparse.Namespace) -> str:
+    if args.image_uri:
+        return str(args.image_uri).strip()
+    return image_uri_from_detail(args.image_detail_file)
 
 
 def resolve_mode(args: argparse.Namespace, engine: str, *, detected_from: str = "") -> str:
@@ -952,7 +963,7 @@ def run(
     session: Any = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    emit: Emit = _emit_stdout,
+    emit: Emit = emit_stdout,
 ) -> dict[str, Any]:
     """Do the deploy described by ``args``; return the result event (raises on failure)."""
     image_uri = _image_uri(args)
@@ -1061,7 +1072,7 @@ def run(
     }
 
 
-def main(argv: Sequence[str] | None = None, *, emit: Emit = _emit_stdout) -> int:
+def main(argv: Sequence[str] | None = None, *, emit: Emit = emit_stdout) -> int:
     """CLI entry point; returns the exit status."""
     args = parse_args(argv)
     failure = {"event": "result", "ok": False, "engine": args.engine, "family": args.family}
@@ -1072,9 +1083,9 @@ def main(argv: Sequence[str] | None = None, *, emit: Emit = _emit_stdout) -> int
         result, code = {**failure, "error": str(exc)}, exc.exit_code
         print(f"deploy failed: {exc}", file=sys.stderr)
     except Exception as exc:
-        if not _is_client_error(exc) and type(exc).__module__.split(".")[0] != "botocore":
+        if not is_client_error(exc) and type(exc).__module__.split(".")[0] != "botocore":
             raise
-        error_code, message = _client_error(exc)
+        error_code, message = client_error(exc)
         result, code = {**failure, "error": f"{error_code}: {message}"}, EXIT_FAILED
         print(f"deploy failed: AWS refused a call: {error_code}: {message}", file=sys.stderr)
     emit(result)

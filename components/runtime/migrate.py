@@ -21,184 +21,117 @@ The timeout is ``--timeout-seconds``, else the revision's ``MigrationTimeoutSeco
 by the environment stack from ``migration.timeoutMinutes``), else 1800 s.
 Progress: one JSON line per poll on stdout. Exit status 0 ok, 1 migration failed, 2 bad input.
 
-Self-contained (stdlib + boto3): the wait loop and the image swap mirror ``deploy.wait_for`` /
-``deploy.swap_image`` so each script ships as a single file (tests keep the copies in step).
+Ships next to ``deploy.py`` (stdlib + boto3 + ``deploy.py``): the wait loop, the image swap,
+the imageDetail.json reader, the deploy-role session and the AWS error text are deploy.py's.
+The migrate buildspec copies both scripts into one directory; run as a script, this file loads
+the ``deploy.py`` beside it (by path, so ``python3 -I migrate.py`` works too).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import json
+import functools
 import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+
+def _load_sibling_deploy() -> ModuleType:
+    """``deploy.py`` from this file's directory (how the migrate buildspec ships the two)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().with_name("deploy.py")
+    spec = importlib.util.spec_from_file_location("deploy", path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        raise ImportError(f"migrate.py needs deploy.py beside it: {path} not found")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while deploy.py loads
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING or __package__:  # imported as components.runtime.migrate (tests, mypy)
+    from . import deploy as _deploy
+else:  # run as a script (the CodeBuild migrate step)
+    _deploy = _load_sibling_deploy()
 
 SUCCESS_STOP_CODE = "EssentialContainerExited"
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]+$")
 _FAMILY = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
-# Copies of deploy.py's (one-file scripts; tests/test_runtime_migrate.py keeps them equal).
-_DIGEST_REF = re.compile(
-    r"^(?P<repository>[a-z0-9][a-z0-9._\-]*(?::[0-9]+)?(?:/[a-z0-9][a-z0-9._\-]*)*)"
-    r"@(?P<digest>sha256:[0-9a-f]{64})$"
-)
-_TASK_DEFINITION_ARN = re.compile(
-    r"^arn:aws[a-z\-]*:ecs:[a-z0-9\-]+:\d{12}:task-definition/[A-Za-z0-9_\-]+:\d+$"
-)
-READ_ONLY_TASK_DEFINITION_KEYS = frozenset(
-    {
-        "taskDefinitionArn",
-        "revision",
-        "status",
-        "requiresAttributes",
-        "compatibilities",
-        "registeredAt",
-        "registeredBy",
-        "deregisteredAt",
-        "deleteRequestedAt",
-    }
-)
+READ_ONLY_TASK_DEFINITION_KEYS = _deploy.READ_ONLY_TASK_DEFINITION_KEYS
 """Keys ``DescribeTaskDefinition`` returns that ``RegisterTaskDefinition`` does not accept."""
 
 #: Tag on the migration task definition carrying its timeout (set by the environment stack).
 TIMEOUT_TAG = "MigrationTimeoutSeconds"
 DEFAULT_TIMEOUT_S = 1800.0
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INPUT = 2
+EXIT_OK = _deploy.EXIT_OK
+EXIT_FAILED = _deploy.EXIT_FAILED
+EXIT_INPUT = _deploy.EXIT_INPUT
+
+Status = _deploy.Status
+WaitTimeout = _deploy.WaitTimeout
+wait_for = _deploy.wait_for
+Emit = _deploy.Emit
+_emit_stdout = _deploy.emit_stdout
 
 
-class MigrationError(Exception):
+class MigrationError(_deploy.DeployError):
     """The migration failed; the message is the reason shown in the pipeline."""
 
     exit_code = EXIT_FAILED
 
 
-class MigrationInputError(MigrationError):
+class MigrationInputError(MigrationError, _deploy.InputError):
     """Bad arguments (nothing was started)."""
 
     exit_code = EXIT_INPUT
 
 
-@dataclass(frozen=True)
-class Status:
-    """One observation of the task being waited on."""
-
-    state: str
-    done: bool
-    ok: bool = False
-    reason: str = ""
-    detail: Mapping[str, Any] = field(default_factory=dict)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-class WaitTimeout(MigrationError):
-    def __init__(self, last: Status, elapsed_s: float, timeout_s: float) -> None:
-        super().__init__(
-            f"timed out after {elapsed_s:.0f}s (limit {timeout_s:.0f}s); last state {last.state}"
-        )
-        self.last = last
+def _migration_errors(helper: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``helper`` (one of deploy.py's) raising this module's errors, with the same message:
+    ``InputError`` -> :class:`MigrationInputError`, other ``DeployError`` ->
+    :class:`MigrationError`."""
 
+    @functools.wraps(helper)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return helper(*args, **kwargs)
+        except MigrationError:
+            raise
+        except _deploy.InputError as exc:
+            raise MigrationInputError(str(exc)) from None
+        except _deploy.DeployError as exc:
+            raise MigrationError(str(exc)) from None
 
-def wait_for(
-    poll: Callable[[], Status],
-    *,
-    timeout_s: float,
-    interval_s: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    on_poll: Callable[[Status, float], None] | None = None,
-) -> Status:
-    """Poll until done; :class:`WaitTimeout` after ``timeout_s`` (last poll at the deadline)."""
-    if timeout_s <= 0 or interval_s <= 0:
-        raise ValueError(f"timeout_s ({timeout_s}) and interval_s ({interval_s}) must be > 0")
-    start = clock()
-    while True:
-        status = poll()
-        elapsed = clock() - start
-        if on_poll is not None:
-            on_poll(status, elapsed)
-        if status.done:
-            return status
-        remaining = timeout_s - elapsed
-        if remaining <= 0:
-            raise WaitTimeout(status, elapsed, timeout_s)
-        sleep(min(interval_s, remaining))
+    wrapper.__module__ = __name__
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------------
-# The promoted image into the latest migration revision (pure; mirrors deploy.py)
+# The promoted image into the latest migration revision (deploy.py's helpers)
 # --------------------------------------------------------------------------------------------
 
-
-def parse_image_uri(image_uri: str) -> tuple[str, str]:
-    """Split ``REPOSITORY@sha256:<64 hex>`` into (repository, digest); anything else is refused."""
-    match = _DIGEST_REF.match(image_uri.strip()) if isinstance(image_uri, str) else None
-    if not match:
-        raise MigrationInputError(
-            f"image-uri: {image_uri!r} is not pinned by digest; "
-            "expected REPOSITORY@sha256:<64 lowercase hex> (no tag)"
-        )
-    return match["repository"], match["digest"]
-
-
-def _container_index(task_def: Mapping[str, Any], container: str) -> int:
-    containers = task_def.get("containerDefinitions")
-    if not isinstance(containers, list) or not containers:
-        raise MigrationInputError(
-            f"task definition {task_def.get('family', '?')!r}: containerDefinitions is empty "
-            "or missing"
-        )
-    names = [c.get("name") if isinstance(c, Mapping) else None for c in containers]
-    hits = [i for i, name in enumerate(names) if name == container]
-    if len(hits) != 1:
-        raise MigrationInputError(
-            f"container: {container!r} not found exactly once in task definition "
-            f"{task_def.get('family', '?')!r}; containers are {names}"
-        )
-    return hits[0]
-
-
-def swap_image(
-    task_def: Mapping[str, Any],
-    container: str,
-    image_uri: str,
-    *,
-    tags: Sequence[Mapping[str, str]] | None = None,
-) -> dict[str, Any]:
-    """``RegisterTaskDefinition`` input from a described revision, with one image swapped
-    (read-only keys dropped, everything else kept; the input is not modified)."""
-    parse_image_uri(image_uri)
-    if not isinstance(task_def, Mapping):
-        raise MigrationInputError(
-            f"task definition: expected a mapping, got {type(task_def).__name__}"
-        )
-    index = _container_index(task_def, container)
-    request = {
-        k: copy.deepcopy(v) for k, v in task_def.items() if k not in READ_ONLY_TASK_DEFINITION_KEYS
-    }
-    request["containerDefinitions"][index]["image"] = image_uri
-    if tags:
-        request["tags"] = [dict(t) for t in tags]
-    return request
-
-
-def image_uri_from_detail(path: Path) -> str:
-    """``ImageURI`` of an ``imageDetail.json`` (the build's promoted digest)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MigrationInputError(f"image-detail-file: cannot read {path}: {exc}") from None
-    uri = data.get("ImageURI") if isinstance(data, Mapping) else None
-    if not isinstance(uri, str):
-        raise MigrationInputError(f"image-detail-file: {path} has no string ImageURI")
-    return uri.strip()
+#: Split ``REPOSITORY@sha256:<64 hex>`` into (repository, digest); anything else is refused.
+parse_image_uri = _migration_errors(_deploy.parse_image_uri)
+#: ``RegisterTaskDefinition`` input from a described revision, with one image swapped.
+swap_image = _migration_errors(_deploy.swap_image)
+#: ``ImageURI`` of an ``imageDetail.json`` (the build's promoted digest).
+image_uri_from_detail = _migration_errors(_deploy.image_uri_from_detail)
+#: Register a request; return the new revision's ARN after checking the image stuck.
+register_revision = _migration_errors(_deploy.register_task_definition)
+#: A boto3 session in the environment account (the deploy role's, refreshed) or current.
+session_for = _migration_errors(_deploy.session_for)
+_latest_task_definition = _migration_errors(_deploy.latest_task_definition)
 
 
 def timeout_from_tags(tags: Sequence[Mapping[str, str]]) -> float | None:
@@ -213,12 +146,6 @@ def timeout_from_tags(tags: Sequence[Mapping[str, str]]) -> float | None:
     return None
 
 
-def _aws_error(exc: Exception) -> tuple[str, str]:
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error", {}) if isinstance(response, Mapping) else {}
-    return str(error.get("Code", type(exc).__name__)), str(error.get("Message", exc))
-
-
 def latest_revision(ecs: Any, family: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The latest ACTIVE revision of the migration ``family`` and its tags."""
     if not _FAMILY.match(family or ""):
@@ -226,60 +153,13 @@ def latest_revision(ecs: Any, family: str) -> tuple[dict[str, Any], list[dict[st
             f"family: {family!r} is not a task definition family (1-255 letters, digits, "
             "'-' or '_'; no revision or ARN: the latest revision is taken)"
         )
-    try:
-        response = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
-    except Exception as exc:
-        if not hasattr(exc, "response"):
-            raise
-        code, message = _aws_error(exc)
-        if code in ("ClientException", "InvalidParameterException"):
-            raise MigrationInputError(
-                f"migration task definition family {family!r} not found "
-                f"(DescribeTaskDefinition: {code}: {message}); is migration.enabled set in "
-                "this environment's stack?"
-            ) from None
-        raise MigrationError(
-            f"DescribeTaskDefinition {family!r} failed: {code}: {message}"
-        ) from None
-    task_def = response.get("taskDefinition") if isinstance(response, Mapping) else None
-    if not isinstance(task_def, dict) or task_def.get("family") != family:
-        raise MigrationError(
-            f"DescribeTaskDefinition {family!r} returned "
-            f"{task_def.get('family') if isinstance(task_def, dict) else task_def!r}"
-        )
-    if task_def.get("status", "ACTIVE") != "ACTIVE":
-        raise MigrationInputError(
-            f"migration task definition family {family!r}: latest revision is "
-            f"{task_def.get('status')}, not ACTIVE"
-        )
-    tags = response.get("tags") or []
-    if not isinstance(tags, list):
-        raise MigrationError(f"DescribeTaskDefinition {family!r} returned tags {tags!r}")
-    return task_def, tags
-
-
-def register_revision(ecs: Any, request: Mapping[str, Any], container: str, image: str) -> str:
-    """Register ``request``; return the new revision's ARN after checking the image stuck."""
-    response = ecs.register_task_definition(**request)
-    task_def = response.get("taskDefinition") if isinstance(response, Mapping) else None
-    if not isinstance(task_def, Mapping):
-        raise MigrationError("RegisterTaskDefinition returned no taskDefinition")
-    arn = task_def.get("taskDefinitionArn")
-    if not isinstance(arn, str) or not _TASK_DEFINITION_ARN.match(arn):
-        raise MigrationError(f"RegisterTaskDefinition returned no task-definition ARN: {arn!r}")
-    if task_def.get("family") != request["family"]:
-        raise MigrationError(
-            f"RegisterTaskDefinition registered family {task_def.get('family')!r}, "
-            f"not {request['family']!r}"
-        )
-    registered = task_def["containerDefinitions"][_container_index(task_def, container)].get(
-        "image"
+    return _latest_task_definition(
+        ecs,
+        family,
+        where="",
+        what="migration task definition family",
+        hint="; is migration.enabled set in this environment's stack?",
     )
-    if registered != image:
-        raise MigrationError(
-            f"RegisterTaskDefinition stored image {registered!r} for {container!r}, not {image!r}"
-        )
-    return arn
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,13 +221,6 @@ def _log_location(ecs: Any, task_definition: str, container: str, task_id: str) 
     except Exception:
         return ""
     return ""
-
-
-Emit = Callable[[dict[str, Any]], None]
-
-
-def _emit_stdout(event: Mapping[str, Any]) -> None:
-    print(json.dumps(event, default=str, sort_keys=True), flush=True)
 
 
 def _check_run_inputs(
@@ -480,10 +353,7 @@ def run_migration(
             )
             message += "; task stopped"
         except Exception as exc:
-            error = (
-                getattr(exc, "response", {}).get("Error", {}) if hasattr(exc, "response") else {}
-            )
-            message += f"; StopTask failed: {error.get('Code', type(exc).__name__)}"
+            message += f"; StopTask failed: {_deploy.client_error(exc)[0]}"
         raise MigrationError(message) from None
     if not status.ok:
         where = _log_location(ecs, task_definition_arn, container, task_id)
@@ -562,45 +432,6 @@ def migrate_release(
 # --------------------------------------------------------------------------------------------
 
 
-def session_for(role_arn: str | None, *, region: str | None, session_name: str) -> Any:
-    """A boto3 session in the environment account (the deploy role's, refreshed) or current."""
-    import boto3
-    from botocore.credentials import CredentialProvider, RefreshableCredentials
-    from botocore.session import Session as BotocoreSession
-
-    if not role_arn:
-        return boto3.Session(region_name=region)
-    if not _ROLE_ARN.match(role_arn):
-        raise MigrationInputError(
-            f"role-arn: {role_arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
-        )
-    sts = boto3.Session(region_name=region).client("sts")
-    name = re.sub(r"[^\w+=,.@\-]", "-", session_name)[:64]
-
-    def fetch() -> dict[str, str]:
-        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)["Credentials"]
-        expiry = creds["Expiration"]
-        return {
-            "access_key": creds["AccessKeyId"],
-            "secret_key": creds["SecretAccessKey"],
-            "token": creds["SessionToken"],
-            "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry),
-        }
-
-    class _AssumeDeployRole(CredentialProvider):
-        METHOD = "assume-deploy-role"
-        CANONICAL_NAME = "custom-assume-deploy-role"
-
-        def load(self) -> Any:
-            return RefreshableCredentials.create_from_metadata(
-                metadata=fetch(), refresh_using=fetch, method=self.METHOD
-            )
-
-    botocore_session = BotocoreSession()
-    botocore_session.get_component("credential_provider").insert_before("env", _AssumeDeployRole())
-    return boto3.Session(botocore_session=botocore_session, region_name=region)
-
-
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
@@ -672,10 +503,9 @@ def main(
         print(f"migration failed: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
-        if not hasattr(exc, "response") and type(exc).__module__.split(".")[0] != "botocore":
+        if not _deploy.is_client_error(exc) and type(exc).__module__.split(".")[0] != "botocore":
             raise
-        error = getattr(exc, "response", {}).get("Error", {}) if hasattr(exc, "response") else {}
-        text = f"{error.get('Code', type(exc).__name__)}: {error.get('Message', exc)}"
+        text = "{}: {}".format(*_deploy.client_error(exc))
         emit({"event": "result", "ok": False, "error": text})
         print(f"migration failed: AWS refused a call: {text}", file=sys.stderr)
         return EXIT_FAILED

@@ -51,6 +51,27 @@ def _violations(recording: Recording) -> list[dict[str, Any]]:
     ]
 
 
+def cross_stack_problems(
+    cfg: config_mod.StackConfig,
+    siblings: dict[str, config_mod.EnvironmentConfig],
+    project_dir: Path,
+) -> list[str]:
+    """Rules spanning stacks, read from the stack files: for the tooling stack against every
+    environment it deploys, for an environment stack against the tooling stack it reads."""
+    if isinstance(cfg, config_mod.ToolingConfig):
+        return config_mod.cross_stack_problems(cfg, list(siblings.values()))
+    tooling_name = (cfg.tooling_stack or "tooling").rsplit("/", 1)[-1]
+    try:
+        tooling = config_mod.parse(
+            load_stack_file(stack_file_path(tooling_name, project_dir)).runtime_config()
+        )
+    except (StackFileError, config_mod.ConfigError):
+        return []  # the tooling stack's own preview reports its problems
+    if not isinstance(tooling, config_mod.ToolingConfig):
+        return []
+    return config_mod.cross_stack_problems(tooling, [cfg])
+
+
 def _siblings(
     cfg: config_mod.StackConfig, project_dir: Path
 ) -> dict[str, config_mod.EnvironmentConfig]:
@@ -90,16 +111,14 @@ def build_report(
         cfg = config_mod.parse(stack_file.runtime_config())
     except config_mod.ConfigError as exc:
         return EXIT_CONFIG, {}, exc.problems
+    siblings = _siblings(cfg, project_dir)
+    problems = cross_stack_problems(cfg, siblings, project_dir)
+    if problems:
+        return EXIT_CONFIG, {}, problems
     try:
         recording = render(stack, project_dir=project_dir, stack_file=stack_file, cache=cache)
     except (config_mod.ConfigError, InvalidConfiguration) as exc:
         return EXIT_CONFIG, {}, exc.problems
-    siblings = _siblings(cfg, project_dir)
-    problems = []
-    if isinstance(cfg, config_mod.ToolingConfig):
-        problems = config_mod.cross_stack_problems(cfg, list(siblings.values()))
-    if problems:
-        return EXIT_CONFIG, {}, problems
     violations = _violations(recording)
     report: dict[str, Any] = {
         "project": recording.project,

@@ -302,11 +302,23 @@ def build_environment(cfg: config_mod.EnvironmentConfig) -> None:
         f"{pulumi.get_organization()}/{pulumi.get_project()}/tooling"
     )
     tooling = pulumi.StackReference("tooling", stack_name=tooling_stack)
+    # An ARM64 (or X86_64) runtime needs that platform in the image the tooling stack builds.
+    tooling.get_output("platforms").apply(lambda platforms: _check_platforms(cfg, platforms))
     ctx = EnvironmentContext(cfg=cfg, tags=stack_tags(cfg), tooling=tooling)
     _environment_service(ctx)
     _environment_migration(ctx)
     _environment_deploy_role(ctx)
     _environment_budget(ctx)
+
+
+def _check_platforms(cfg: config_mod.EnvironmentConfig, platforms: Any) -> None:
+    """Fail the update (an error diagnostic, no traceback) when the image the tooling stack
+    exports lacks this environment's CPU architecture."""
+    if not isinstance(platforms, list) or not platforms:
+        return  # not exported yet (first bring-up of an old tooling stack): nothing to judge
+    problem = config_mod.architecture_problem(cfg.service.cpu_architecture, platforms)
+    if problem:
+        pulumi.log.error(f"{config_mod.NAMESPACE}:service.cpuArchitecture: {problem}")
 
 
 class InvalidConfiguration(pulumi.RunError):

@@ -189,3 +189,39 @@ def test_health_check_command_must_be_exec_form() -> None:
     (line,) = problems_of(data)
     assert line.startswith("dotnet-delivery:service.healthCheckCommand: [")
     assert "CMD first" in line
+
+
+def test_environment_preview_checks_the_tooling_image_platforms(tmp_path: Path) -> None:
+    from components import preview
+
+    tooling = yaml.safe_load((PROJECT_ROOT / "Pulumi.tooling.yaml").read_text())
+    tooling["config"]["dotnet-delivery:image"]["platforms"] = ["linux/amd64"]
+    (tmp_path / "Pulumi.tooling.yaml").write_text(yaml.safe_dump(tooling))
+    (tmp_path / "Pulumi.prod.yaml").write_text((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
+    code, report, problems = preview.build_report("prod", project_dir=tmp_path)
+    assert code == 2 and report == {}
+    assert problems == [
+        'dotnet-delivery:service.cpuArchitecture (stack prod): "ARM64" needs linux/arm64 '
+        'in the tooling stack\'s dotnet-delivery:image.platforms (["linux/amd64"])'
+    ]
+
+
+def test_environment_program_fails_when_the_exported_image_lacks_its_architecture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pulumi
+
+    from components import stacks
+
+    errors: list[str] = []
+    monkeypatch.setattr(pulumi.log, "error", lambda message, *a, **k: errors.append(message))
+    prod = config.parse(raw("prod"))
+    assert isinstance(prod, config.EnvironmentConfig)
+    stacks._check_platforms(prod, ["linux/amd64", "linux/arm64"])
+    stacks._check_platforms(prod, None)  # not exported (yet): nothing to judge
+    assert errors == []
+    stacks._check_platforms(prod, ["linux/amd64"])
+    assert errors == [
+        'dotnet-delivery:service.cpuArchitecture: "ARM64" needs linux/arm64 in the tooling '
+        'stack\'s dotnet-delivery:image.platforms (["linux/amd64"])'
+    ]

@@ -178,3 +178,24 @@ def test_stack_reference_exports_are_cached_on_disk_by_content(
     assert key_after_edit is not None and key_after_edit != cached
     monkeypatch.setenv(engine.NO_DISK_CACHE_ENV, "1")
     assert engine._reference_cache_file(tmp_path, "tooling", "config: {}\n") is None
+
+
+def test_another_teams_program_renders_with_its_own_account_and_region(
+    tmp_path: Path, offline_stack: object
+) -> None:
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi_aws as aws\n"
+        "aws.sns.Topic('alerts', name='team-alerts')\n"
+        "aws.ecr.Repository('repo', name='team/app', image_tag_mutability='IMMUTABLE')\n"
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: ap-southeast-2\n")
+    rec = offline_stack(  # type: ignore[operator]
+        "dev", project_dir=tmp_path, project="team-app", account_id="999999999999"
+    )
+    topic = rec.one("aws:sns/topic:Topic")
+    assert topic.urn == "urn:pulumi:dev::team-app::aws:sns/topic:Topic::alerts"
+    assert topic.outputs["arn"] == "arn:aws:sns:ap-southeast-2:999999999999:team-alerts"
+    repo = rec.one("aws:ecr/repository:Repository")
+    assert repo.outputs["repositoryUrl"] == (
+        "999999999999.dkr.ecr.ap-southeast-2.amazonaws.com/team/app"
+    )

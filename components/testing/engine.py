@@ -462,7 +462,9 @@ def cached_render(
     its copy cannot affect another caller.
     """
     if stack_file is None:
-        stack_file = load_stack_file(config_path or stack_file_path(stack, project_dir))
+        stack_file = load_stack_file(
+            config_path or stack_file_path(stack, project_dir), project=project
+        )
     program_path = project_dir / "__main__.py"
     key = _render_key(stack, stack_file, project_dir, program_path, project, preview)
     if key not in _RENDER_CACHE:
@@ -486,18 +488,23 @@ def render(
     project: str = "dotnet-delivery",
     preview: bool = False,
     cache: bool = False,
+    account_id: str | None = None,
+    region: str | None = None,
 ) -> Recording:
     """Render one stack of a Pulumi project offline.
 
     ``stack_file`` (already parsed) or ``config_path`` replace ``Pulumi.<stack>.yaml``.
     ``program`` defaults to ``<project_dir>/__main__.py``. ``cache=True`` is
     :func:`cached_render` (a per-process memo; not with a custom ``program``).
+    ``account_id`` / ``region`` set the account and region the mocks put in ARNs (default:
+    read from this project's config shape - ``dotnet-delivery:accounts`` and ``aws:region`` -
+    else ``123456789012`` / ``us-east-1``); other teams' programs pass their own.
     """
     if cache:
-        if program is not None:
+        if program is not None or account_id is not None or region is not None:
             raise ValueError(
-                "render(cache=True) memoises this project's __main__.py only; "
-                f"program={program!r} cannot be part of the cache key (use cache=False)"
+                "render(cache=True) memoises this project's __main__.py with its own config "
+                "only; use cache=False with program=, account_id= or region="
             )
         return cached_render(
             stack,
@@ -508,8 +515,12 @@ def render(
             preview=preview,
         )
     if stack_file is None:
-        stack_file = load_stack_file(config_path or stack_file_path(stack, project_dir))
-    account, region = _account_and_region(stack_file, stack)
+        stack_file = load_stack_file(
+            config_path or stack_file_path(stack, project_dir), project=project
+        )
+    default_account, default_region = _account_and_region(stack_file, stack)
+    account = account_id or default_account
+    region = region or default_region
     references = stack_reference_outputs(project_dir)
     # Referenced stacks render first, outside this render's context.
     tooling_ref = stack_file.config.get("dotnet-delivery:toolingStack")

@@ -225,42 +225,55 @@ class ServiceConfig(Model):
         # The Fargate size table lives with the task-definition renderer (one place).
         from components.render.task_definition import FARGATE_SIZES, validate_fargate_size
 
+        errors: list[_FieldError] = []
         if self.cpu not in FARGATE_SIZES:
             sizes = ", ".join(str(c) for c in FARGATE_SIZES)
-            raise _field_error("cpu", self.cpu, f"is not a Fargate CPU size; use one of {sizes}")
-        problem = validate_fargate_size(self.cpu, self.memory)
-        if problem:
-            raise _field_error("memory", self.memory, problem)
+            errors.append(
+                _field_error("cpu", self.cpu, f"is not a Fargate CPU size; use one of {sizes}")
+            )
+        elif problem := validate_fargate_size(self.cpu, self.memory):
+            errors.append(_field_error("memory", self.memory, problem))
         if self.min_capacity > self.max_capacity:
-            raise _field_error(
-                "minCapacity", self.min_capacity, f"exceeds maxCapacity {self.max_capacity}"
+            errors.append(
+                _field_error(
+                    "minCapacity", self.min_capacity, f"exceeds maxCapacity {self.max_capacity}"
+                )
             )
         if not self.min_capacity <= self.desired_count <= self.max_capacity:
-            raise _field_error(
-                "desiredCount",
-                self.desired_count,
-                f"must lie between minCapacity {self.min_capacity} and "
-                f"maxCapacity {self.max_capacity}",
+            errors.append(
+                _field_error(
+                    "desiredCount",
+                    self.desired_count,
+                    f"must lie between minCapacity {self.min_capacity} and "
+                    f"maxCapacity {self.max_capacity}",
+                )
             )
         if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise _field_error(
-                "logRetentionDays",
-                self.log_retention_days,
-                f"is not a CloudWatch retention; use one of {LOG_RETENTION_DAYS}",
+            errors.append(
+                _field_error(
+                    "logRetentionDays",
+                    self.log_retention_days,
+                    f"is not a CloudWatch retention; use one of {LOG_RETENTION_DAYS}",
+                )
             )
         command = self.health_check_command
         if command is not None and (len(command) < 2 or command[0] != "CMD"):
-            raise _field_error(
-                "healthCheckCommand",
-                command,
-                "must be ECS exec form: CMD first, then the program and its arguments "
-                "(chiseled images have no shell for CMD-SHELL)",
+            errors.append(
+                _field_error(
+                    "healthCheckCommand",
+                    command,
+                    "must be ECS exec form: CMD first, then the program and its arguments "
+                    "(chiseled images have no shell for CMD-SHELL)",
+                )
             )
         overlap = set(self.environment_variables) & set(self.secrets)
         if overlap:
-            raise _field_error(
-                "secrets", sorted(overlap), "names are also plain environmentVariables"
+            errors.append(
+                _field_error(
+                    "secrets", sorted(overlap), "names are also plain environmentVariables"
+                )
             )
+        _raise_all(errors)
         return self
 
 
@@ -486,10 +499,13 @@ class EnvironmentConfig(Model):
 
     @model_validator(mode="after")
     def _check(self) -> EnvironmentConfig:
+        errors: list[_FieldError] = []
         if self.environment not in self.accounts.environments:
             known = ", ".join(self.accounts.environments)
-            raise _field_error(
-                "environment", self.environment, f"is not in accounts.environments ({known})"
+            errors.append(
+                _field_error(
+                    "environment", self.environment, f"is not in accounts.environments ({known})"
+                )
             )
         deployment = self.deployment
         if (
@@ -497,22 +513,29 @@ class EnvironmentConfig(Model):
             and deployment.strategy == "allAtOnce"
             and not deployment.allow_all_at_once
         ):
-            raise _field_error(
-                "deployment.strategy",
-                "allAtOnce",
-                "is refused in production; use canary or linear, or set "
-                "deployment.allowAllAtOnce: true",
+            errors.append(
+                _field_error(
+                    "deployment.strategy",
+                    "allAtOnce",
+                    "is refused in production; use canary or linear, or set "
+                    "deployment.allowAllAtOnce: true",
+                )
             )
         if deployment.predefined_config and deployment.engine != "codedeploy":
-            raise _field_error(
-                "deployment.predefinedConfig",
-                deployment.predefined_config,
-                "only applies to engine codedeploy",
+            errors.append(
+                _field_error(
+                    "deployment.predefinedConfig",
+                    deployment.predefined_config,
+                    "only applies to engine codedeploy",
+                )
             )
         if deployment.admission_hook and deployment.engine != "ecs":
-            raise _field_error(
-                "deployment.admissionHook", True, "only applies to engine ecs (PRE_SCALE_UP)"
+            errors.append(
+                _field_error(
+                    "deployment.admissionHook", True, "only applies to engine ecs (PRE_SCALE_UP)"
+                )
             )
+        _raise_all(errors)
         return self
 
 
@@ -768,6 +791,21 @@ def _field_error(path: str, value: Any, message: str) -> _FieldError:
     return _FieldError(path, value, message)
 
 
+class _FieldErrors(ValueError):
+    """Several independent problems found by one model validator (all reported)."""
+
+    def __init__(self, errors: list[_FieldError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+def _raise_all(errors: list[_FieldError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise _FieldErrors(errors)
+
+
 class ConfigError(Exception):
     """Every problem in a stack's configuration, one line each."""
 
@@ -810,13 +848,21 @@ def _problems(exc: ValidationError, model: type[BaseModel], raw: Mapping[str, An
         loc = tuple(error["loc"])
         # model_validator errors arrive with the model's location; ours carry their path.
         ctx_error = error.get("ctx", {}).get("error")
-        if isinstance(ctx_error, _FieldError):
-            path_parts = [str(p) for p in loc] + ctx_error.path.split(".")
+        field_errors = (
+            ctx_error.errors
+            if isinstance(ctx_error, _FieldErrors)
+            else [ctx_error]
+            if isinstance(ctx_error, _FieldError)
+            else []
+        )
+        for field_error in field_errors:
+            path_parts = [str(p) for p in loc] + field_error.path.split(".")
             problems.append(
-                f"{_key(path_parts)}: {_fmt_value(ctx_error.value)} {ctx_error.message}"
-                if ctx_error.value is not None
-                else f"{_key(path_parts)}: {ctx_error.message}"
+                f"{_key(path_parts)}: {_fmt_value(field_error.value)} {field_error.message}"
+                if field_error.value is not None
+                else f"{_key(path_parts)}: {field_error.message}"
             )
+        if field_errors:
             continue
         path_parts = [str(p) for p in loc]
         kind = error["type"]

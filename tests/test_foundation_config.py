@@ -225,3 +225,25 @@ def test_environment_program_fails_when_the_exported_image_lacks_its_architectur
         'dotnet-delivery:service.cpuArchitecture: "ARM64" needs linux/arm64 in the tooling '
         'stack\'s dotnet-delivery:image.platforms (["linux/amd64"])'
     ]
+
+
+def test_several_problems_in_one_section_are_all_reported() -> None:
+    data = mutate("prod", "dotnet-delivery:service", ["cpu"], 300)
+    data["dotnet-delivery:service"]["minCapacity"] = 9
+    data["dotnet-delivery:service"]["maxCapacity"] = 3
+    data["dotnet-delivery:service"]["logRetentionDays"] = 10
+    keys = [line.split(":")[1].split(" ")[0] for line in problems_of(data)]
+    assert sorted(keys) == [
+        "service.cpu",
+        "service.desiredCount",
+        "service.logRetentionDays",
+        "service.minCapacity",
+    ]
+    # Rules across sections (environment + deployment) are all reported too. (They run once
+    # every section is valid on its own: pydantic does not judge a model whose fields fail.)
+    data = mutate("prod", "dotnet-delivery:deployment", ["strategy"], "allAtOnce")
+    data["dotnet-delivery:deployment"]["predefinedConfig"] = "CodeDeployDefault.ECSAllAtOnce"
+    data["dotnet-delivery:deployment"]["engine"] = "ecs"
+    data["dotnet-delivery:deployment"]["admissionHook"] = False
+    keys = [line.split(":")[1].split(" ")[0] for line in problems_of(data)]
+    assert sorted(keys) == ["deployment.predefinedConfig", "deployment.strategy"]

@@ -253,7 +253,7 @@ class ServiceConfig(Model):
                 _field_error(
                     "logRetentionDays",
                     self.log_retention_days,
-                    f"is not a CloudWatch retention; use one of {LOG_RETENTION_DAYS}",
+                    f"is not a CloudWatch retention; use one of {_RETENTIONS}",
                 )
             )
         command = self.health_check_command
@@ -278,6 +278,7 @@ class ServiceConfig(Model):
 
 
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+_RETENTIONS = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
 
 
 class NetworkConfig(Model):
@@ -679,7 +680,7 @@ class BuildConfig(Model):
             raise _field_error(
                 "logRetentionDays",
                 self.log_retention_days,
-                f"is not a CloudWatch retention; use one of {LOG_RETENTION_DAYS}",
+                f"is not a CloudWatch retention; use one of {_RETENTIONS}",
             )
         if bool(self.vpc_id) != bool(self.subnet_ids):
             raise _field_error("vpcId", self.vpc_id, "and subnetIds go together")

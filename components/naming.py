@@ -215,6 +215,9 @@ class Names:
         return fit(f"/aws/lambda/{function_name}", Kind.LOG_GROUP)
 
     def security_group(self, purpose: str) -> str:
+        # AWS refuses security group names that begin with "sg-" (the id prefix).
+        if self.prefix.startswith("sg-"):
+            return fit(f"{purpose}-{self.prefix}", Kind.SECURITY_GROUP)
         return self._n(purpose, Kind.SECURITY_GROUP)
 
     def alarm(self, purpose: str) -> str:

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from components import naming, tags
 from components.naming import Kind, Names
 
-service_names = st.from_regex(r"\A[a-z][a-z0-9]{0,12}(-[a-z0-9]{1,12}){0,3}\Z").filter(
+service_names = st.from_regex(r"\A[a-z][a-z0-9]{0,39}(-[a-z0-9]{1,39}){0,19}\Z").filter(
     lambda s: len(s) <= naming.SERVICE_NAME_MAX
-)
+) | st.sampled_from(["sg", "sg-api", "internal", "internal-api", "a" * 40, "a-" * 19 + "bc"])
 environment_names = st.from_regex(r"\A[a-z][a-z0-9]{0,11}\Z").filter(lambda s: s != "tooling")
 
 VALID = {
@@ -28,6 +28,12 @@ VALID = {
     Kind.ECR_REPOSITORY: re.compile(
         r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
     ),
+    Kind.SECURITY_GROUP: re.compile(r"^(?!sg-)[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}$"),
+    Kind.LOG_GROUP: re.compile(r"^[A-Za-z0-9_/.#-]{1,512}$"),
+    Kind.ALARM: re.compile(r"^[A-Za-z0-9 ._/-]{1,255}$"),
+    Kind.BUDGET: re.compile(r"^[A-Za-z0-9_.:-]{1,100}$"),
+    Kind.KMS_ALIAS: re.compile(r"^alias/(?!aws/)[A-Za-z0-9/_-]{1,250}$"),
+    Kind.IAM_POLICY: re.compile(r"^[\w+=,.@-]{1,128}$"),
 }
 
 
@@ -48,6 +54,15 @@ def all_names(n: Names) -> dict[str, tuple[Kind, str]]:
         "build": (Kind.CODEBUILD_PROJECT, n.build_project("build")),
         "pipeline": (Kind.CODEPIPELINE, n.pipeline),
         "repo": (Kind.ECR_REPOSITORY, n.repository),
+        "sg-alb": (Kind.SECURITY_GROUP, n.security_group("alb")),
+        "sg-tasks": (Kind.SECURITY_GROUP, n.security_group("tasks")),
+        "logs": (Kind.LOG_GROUP, n.log_group),
+        "migrate-logs": (Kind.LOG_GROUP, n.migration_log_group),
+        "alarm": (Kind.ALARM, n.alarm("target-5xx")),
+        "budget": (Kind.BUDGET, n.budget),
+        "kms-alias": (Kind.KMS_ALIAS, n.kms_alias("logs")),
+        "policy": (Kind.IAM_POLICY, n.managed_policy("deploy-prod")),
+        "migrate-exec": (Kind.IAM_ROLE, n.role("migrate-exec")),
     }
 
 

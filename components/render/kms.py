@@ -5,6 +5,7 @@ environment deploy roles for cross-account artifact decryption)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,16 @@ USE_ACTIONS: tuple[str, ...] = (
     "kms:ReEncryptTo",
 )
 DECRYPT_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey")
+DECRYPT_STATEMENT_SID = "DeployRolesDecrypt"
+
+_ROLE_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>\d{12}):"
+    r"role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+)
+
+
+class KmsDocumentError(ValueError):
+    """Input that cannot make a valid key policy."""
 
 
 def key_policy(
@@ -54,7 +65,19 @@ def key_policy(
     decrypt_principals: Sequence[str] = (),
     partition: str = "aws",
 ) -> dict[str, Any]:
-    """A key policy. In a key policy ``Resource: "*"`` means "this key" (AWS's only form)."""
+    """A key policy. In a key policy ``Resource: "*"`` means "this key" (AWS's only form).
+
+    ``decrypt_principals`` are IAM role ARNs (the environment deploy roles) that may use
+    ``kms:Decrypt`` / ``kms:DescribeKey``. They are **not** the statement's principals:
+    KMS rejects a key policy whose principals do not exist yet (``CreateKey`` /
+    ``PutKeyPolicy``: "The principals in the key policy must exist and be visible to KMS",
+    ``MalformedPolicyDocumentException``), and the tooling stack comes up before the
+    environment stacks create those roles. The statement's principals are the roles'
+    distinct **account roots**, with an ``ArnEquals`` condition on ``aws:PrincipalArn``
+    naming the exact role ARNs (condition values are not checked for existence), so only
+    those roles are granted - and a role re-created under the same name still matches.
+    A cross-account role also needs ``kms:Decrypt`` on this key in its identity policy.
+    """
     root = f"arn:{partition}:iam::{account_id}:root"
     statements: list[dict[str, Any]] = [
         {
@@ -77,13 +100,44 @@ def key_policy(
             statement["Condition"] = service_conditions
         statements.append(statement)
     if decrypt_principals:
+        roots, role_arns = _roots_and_roles(decrypt_principals, partition=partition)
         statements.append(
             {
-                "Sid": "DeployRolesDecrypt",
+                "Sid": DECRYPT_STATEMENT_SID,
                 "Effect": "Allow",
-                "Principal": {"AWS": sorted(decrypt_principals)},
+                "Principal": {"AWS": _one_or_list(roots)},
                 "Action": sorted(DECRYPT_ACTIONS),
                 "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": _one_or_list(role_arns)}},
             }
         )
     return {"Version": VERSION, "Statement": statements}
+
+
+def _roots_and_roles(arns: Sequence[str], *, partition: str) -> tuple[list[str], list[str]]:
+    """The distinct account roots and the sorted distinct role ARNs of ``arns``."""
+    if isinstance(arns, str):
+        raise KmsDocumentError(
+            f"decrypt_principals: {arns!r} is a string; pass a list of IAM role ARNs"
+        )
+    accounts: set[str] = set()
+    for index, arn in enumerate(arns):
+        match = _ROLE_ARN_RE.match(arn) if isinstance(arn, str) else None
+        if not match:
+            raise KmsDocumentError(
+                f"decrypt_principals[{index}]: {arn!r} is not an IAM role ARN; use "
+                f"arn:{partition}:iam::<12-digit account>:role/<name> (no wildcards)"
+            )
+        if match.group("partition") != partition:
+            raise KmsDocumentError(
+                f"decrypt_principals[{index}]: {arn!r} is in partition "
+                f"{match.group('partition')!r}; the key is in partition {partition!r}, and a "
+                "key can only be used from its own partition"
+            )
+        accounts.add(match.group("account"))
+    roots = [f"arn:{partition}:iam::{account}:root" for account in sorted(accounts)]
+    return roots, sorted(set(arns))
+
+
+def _one_or_list(values: Sequence[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else list(values)

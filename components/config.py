@@ -739,7 +739,11 @@ class PipelineConfig(Model):
     approval: ApprovalConfig
     failure_emails: list[str] = Field(default_factory=list)
     lead_time_budget_minutes: int = Field(default=15, ge=1)
-    """Commit-to-staging budget (source document: 10 min to artifact + 5 to staging)."""
+    """Commit-to-staging budget, worst case (default 15 = the source document's 10 + 5)."""
+    build_budget_minutes: int = Field(default=10, ge=1)
+    """Commit-to-artifact target for the build estimate (default 10, the source document's)."""
+    staging_budget_minutes: int = Field(default=5, ge=1)
+    """Artifact-to-staging target, worst case (default 5, the source document's)."""
 
 
 class ToolingConfig(Model):

@@ -113,6 +113,7 @@ def test_preview_prints_timelines_and_lead_time(capsys: object) -> None:
 def test_preview_warns_when_a_config_exceeds_its_budget(tmp_path: Path) -> None:
     doc = yaml.safe_load((PROJECT_ROOT / "Pulumi.tooling.yaml").read_text())
     doc["config"]["dotnet-delivery:pipeline"]["leadTimeBudgetMinutes"] = 10
+    doc["config"]["dotnet-delivery:pipeline"]["stagingBudgetMinutes"] = 5
     doc["config"]["dotnet-delivery:build"]["estimateMinutes"] = 14
     path = tmp_path / "Pulumi.tooling.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -123,6 +124,10 @@ def test_preview_warns_when_a_config_exceeds_its_budget(tmp_path: Path) -> None:
         "commit to artifact is estimated at 14 min; the target is 10 min" in w for w in warnings
     )
     assert any("over the lead-time budget of 10 min" in w for w in warnings)
+    assert any(
+        w.startswith("artifact to stage takes up to ") and "over the target of 5 min" in w
+        for w in warnings
+    )
     assert any(line.startswith("  WARNING: ") for line in preview.timeline_lines(report))
 
 

@@ -28,6 +28,7 @@ TASK_START_SECONDS = 90
 DEPLOY_OVERHEAD_SECONDS = 30
 ARTIFACT_TARGET_MINUTES = 10
 STAGING_TARGET_MINUTES = 5
+"""The source document's artifact-to-staging target (config default)."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +151,15 @@ def lead_time(
     stages: Sequence[tuple[str, Timeline | None, int, bool]],
     budget_minutes: int,
     staging_environment: str = "stage",
+    build_budget_minutes: int = ARTIFACT_TARGET_MINUTES,
+    staging_budget_minutes: int | None = None,
 ) -> LeadTime:
     """Commit → each environment. ``stages`` = (env, its timeline or None when unknown,
-    test minutes, approval before it). Approval waits are excluded."""
+    test minutes, approval before it). Approval waits are excluded.
+
+    Warnings: the build estimate over ``build_budget_minutes`` (commit → artifact; the
+    source document's 10), artifact → staging (worst case) over ``staging_budget_minutes``
+    (its 5), and commit → staging over ``budget_minutes``."""
     steps = [Step("build, test, scan, push (estimate)", build_minutes * 60)]
     warnings: list[str] = []
     to_staging: int | None = None
@@ -165,10 +172,20 @@ def lead_time(
         if env == staging_environment:
             to_staging = sum(s.seconds for s in steps)
     total = sum(s.seconds for s in steps)
-    if build_minutes > ARTIFACT_TARGET_MINUTES:
+    if build_minutes > build_budget_minutes:
         warnings.append(
             f"commit to artifact is estimated at {build_minutes} min; the target is "
-            f"{ARTIFACT_TARGET_MINUTES} min"
+            f"{build_budget_minutes} min"
+        )
+    if (
+        to_staging is not None
+        and staging_budget_minutes is not None
+        and to_staging - build_minutes * 60 > staging_budget_minutes * 60
+    ):
+        warnings.append(
+            f"artifact to {staging_environment} takes up to "
+            f"{_mmss(to_staging - build_minutes * 60)} (worst case), over the target of "
+            f"{staging_budget_minutes} min"
         )
     if to_staging is not None and to_staging > budget_minutes * 60:
         warnings.append(
@@ -232,6 +249,8 @@ def for_stack(cfg: Any, siblings: Mapping[str, Any] | None = None) -> list[dict[
         build_minutes=cfg.build.estimate_minutes,
         stages=stages,
         budget_minutes=cfg.pipeline.lead_time_budget_minutes,
+        build_budget_minutes=cfg.pipeline.build_budget_minutes,
+        staging_budget_minutes=cfg.pipeline.staging_budget_minutes,
     )
     lines, t = [], 0
     for step in lt.steps:

@@ -11,8 +11,10 @@ Type token ``dotnet-delivery:index:DotnetServiceImage``. It registers:
   fail, because BuildKit overwrites ``<repo>:cache-<arch>``.
 * ``aws.ecr.LifecyclePolicy`` - keep the newest N release images, expire dev images and
   untagged images after D days (:func:`components.render.ecr.lifecycle_policy`).
-* ``aws.ecr.RepositoryPolicy`` - only the environments' ECS task execution roles
-  (``Names(service, env).execution_role`` in each environment account) may pull.
+* ``aws.ecr.RepositoryPolicy`` - only the environments' ECS task execution roles may pull:
+  the service's (``Names(service, env).execution_role``) and the EF Core migration task's
+  (``Names(service, env).role("migrate-exec")``) in each environment account
+  (:func:`pull_role_arns`).
 * ``aws.ecr.RegistryScanningConfiguration`` (optional) - ENHANCED (Inspector) scan on push
   for this repository.
 * ``docker_build.Image`` - one multi-platform build (default ``linux/amd64`` + ``linux/arm64``)
@@ -54,7 +56,7 @@ import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
 from components import config as config_mod
-from components import naming
+from components import migration, naming
 from components.render import dockerfile as dockerfile_mod
 from components.render import ecr, iam, versioning
 
@@ -165,6 +167,23 @@ def execution_role_arns(service: str, environments: Mapping[str, str]) -> list[s
         naming.role_arn(naming.Names(service, env).execution_role, account_id=account)
         for env, account in environments.items()
     ]
+
+
+def pull_role_arns(service: str, environments: Mapping[str, str]) -> list[str]:
+    """Every role that pulls the image in an environment (environment → account id).
+
+    Per environment: the service's task execution role and the EF Core migration task's own
+    execution role (:func:`components.migration.execution_role_name`). The migration role is
+    listed for every environment, whether or not it enables migrations: the tooling stack
+    never reads an environment stack, so it cannot know, and naming a role that does not
+    exist grants nothing (the policy conditions on ``aws:PrincipalArn``, a string match).
+    """
+    arns: list[str] = []
+    for env, account in environments.items():
+        names = naming.Names(service, env)
+        arns.append(naming.role_arn(names.execution_role, account_id=account))
+        arns.append(naming.role_arn(migration.execution_role_name(names), account_id=account))
+    return arns
 
 
 def project_root() -> Path:
@@ -289,7 +308,7 @@ def args_from_config(
         repository_name=cfg.names.repository,
         context_dir=context_dir,
         tag=tag,
-        pull_role_arns=execution_role_arns(cfg.app.name, cfg.accounts.environments),
+        pull_role_arns=pull_role_arns(cfg.app.name, cfg.accounts.environments),
         kms_key_arn=image.kms_key_arn or kms_key_arn,
         dockerfile_inline=inline,
         dockerfile_location=location,
@@ -525,6 +544,7 @@ __all__ = [
     "execution_role_arns",
     "parse_version_file",
     "project_root",
+    "pull_role_arns",
     "resolve_git_sha",
     "resolve_version",
 ]

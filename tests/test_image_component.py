@@ -20,7 +20,7 @@ import yaml
 
 from components import config as config_mod
 from components import image as image_mod
-from components import naming
+from components import migration, naming
 from components.render import ecr, versioning
 from components.testing import Recording, cached_render, parse_stack_file
 from components.testing.engine import PROJECT_ROOT
@@ -142,13 +142,30 @@ def test_repository_policy_lets_only_the_environment_execution_roles_pull() -> N
     assert statement["Principal"] == {
         "AWS": [f"arn:aws:iam::{a}:root" for a in sorted(ENV_ACCOUNTS.values())]
     }
-    # ... narrowed to the exact execution-role ARNs.
+    # ... narrowed to the exact execution-role ARNs: the service's and the migration task's.
     expected = sorted(
-        f"arn:aws:iam::{account}:role/{naming.Names('orders-api', env).execution_role}"
+        f"arn:aws:iam::{account}:role/{role}"
         for env, account in ENV_ACCOUNTS.items()
+        for role in (
+            naming.Names("orders-api", env).execution_role,
+            naming.Names("orders-api", env).role("migrate-exec"),
+        )
     )
     assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": expected}}
     assert "arn:aws:iam::444444444444:role/orders-api-prod-exec" in expected
+    assert len(expected) == 6
+
+
+def test_every_environments_migration_execution_role_may_pull() -> None:
+    """The EF Core migration task runs with its own execution role; it must pull too."""
+    document = base().one("aws:ecr/repositoryPolicy:RepositoryPolicy").json_input("policy")
+    allowed = document["Statement"][0]["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+    for env, account in ENV_ACCOUNTS.items():
+        names = naming.Names("orders-api", env)
+        # The very ARN the migration component gives its task definition's execution role.
+        migrate = naming.role_arn(migration.execution_role_name(names), account_id=account)
+        assert migrate in allowed, (env, migrate)
+        assert migrate.endswith(f":role/{names.role('migrate-exec')}")
 
 
 def test_enhanced_scanning_is_off_by_default_and_scans_this_repository_on_push_when_on() -> None:
@@ -400,4 +417,14 @@ def test_cache_refs_name_the_architectures() -> None:
 def test_repository_policy_principals_come_from_naming() -> None:
     arns = image_mod.execution_role_arns("orders-api", ENV_ACCOUNTS)
     assert arns[0] == naming.role_arn("orders-api-dev-exec", account_id="222222222222")
+    assert json.dumps(arns).count(":root") == 0
+
+
+def test_pull_roles_are_each_environments_service_and_migration_execution_roles() -> None:
+    arns = image_mod.pull_role_arns("orders-api", ENV_ACCOUNTS)
+    assert len(arns) == 2 * len(ENV_ACCOUNTS)
+    for env, account in ENV_ACCOUNTS.items():
+        names = naming.Names("orders-api", env)
+        assert naming.role_arn(names.execution_role, account_id=account) in arns
+        assert naming.role_arn(names.role("migrate-exec"), account_id=account) in arns
     assert json.dumps(arns).count(":root") == 0

@@ -277,11 +277,12 @@ def lifecycle_policy_problems(document: Mapping[str, Any]) -> list[str]:
 def repository_pull_policy(pull_principal_arns: list[str]) -> dict[str, Any]:
     """A repository policy that lets exactly these IAM roles pull, and grants nothing else.
 
-    ``pull_principal_arns`` are the environment stacks' ECS task execution role ARNs (their
-    names come from ``naming.py``, so the tooling stack knows them without reading the
-    environment stacks). The statement allows only the three pull actions, for the
-    principals' **account roots**, with an ``ArnEquals`` condition on ``aws:PrincipalArn``
-    listing the exact role ARNs. Why not the role ARNs as principals:
+    ``pull_principal_arns`` are the environment stacks' ECS task execution role ARNs - the
+    service's and the migration task's (their names come from ``naming.py``, so the tooling
+    stack knows them without reading the environment stacks). The statement allows only the
+    three pull actions, for the principals' **account roots**, with an ``ArnEquals``
+    condition on ``aws:PrincipalArn`` listing the exact role ARNs.
+    Why not the role ARNs as principals:
 
     * ECR validates principals when the policy is set ("Principal not found"), and the
       tooling stack comes up before the environment stacks create those roles;

@@ -104,3 +104,23 @@ def test_the_offline_engine_example_runs(offline_stack: object) -> None:
     test = namespace["test_prod_service"]
     assert callable(test)
     test(offline_stack)
+
+
+def test_the_example_policy_config_is_valid_for_the_pack() -> None:
+    import json
+
+    from components.testing import policy_runner
+    from components.testing.engine import render
+    from policy.guardrails import POLICIES
+
+    assert "policy-config.example.json" in README
+    config = json.loads((PROJECT_ROOT / "policy-config.example.json").read_text())
+    resolved = policy_runner.resolve_config(POLICIES, config)  # raises on unknown keys/values
+    assert str(resolved["ecs-image-digest-pinned"].level.value) == "mandatory"
+    assert str(resolved["log-group-retention"].level.value) == "advisory"
+    # The example stacks stay free of mandatory violations under it.
+    for stack in ("tooling", "prod"):
+        violations = policy_runner.evaluate(
+            [r.to_dict() for r in render(stack, cache=True).resources], config=config
+        )
+        assert [v for v in violations if v.enforcement_level == "mandatory"] == []

@@ -45,6 +45,7 @@ of the component is registered, so ``python -m components.preview`` exits 2.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -77,6 +78,29 @@ def arch_of(platform: str) -> str:
     if len(parts) < 2 or not parts[1]:
         raise ValueError(f"platform {platform!r} is not os/arch (for example linux/amd64)")
     return parts[1]
+
+
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def digest_of(ref: str) -> str:
+    """The ``sha256:<64 hex>`` digest of a pushed ``<repo>[:tag]@sha256:…`` reference.
+
+    Raises :class:`ValueError` when ``ref`` carries no such digest (for example a bare
+    ``<repo>:<tag>``, which ``docker_build.Index.ref`` is when the index was not pushed):
+    an image ref built from it would not be digest-pinned.
+    """
+    if not isinstance(ref, str) or "@" not in ref:
+        raise ValueError(
+            f"image reference {ref!r} has no digest; expected <repository>[:tag]@sha256:<64 "
+            "hex> (was the index pushed?)"
+        )
+    digest = ref.rsplit("@", 1)[1]
+    if not _DIGEST_RE.match(digest):
+        raise ValueError(
+            f"image reference {ref!r}: digest {digest!r} is not sha256:<64 lowercase hex>"
+        )
+    return digest
 
 
 def cache_ref(repository_url: str, platforms: Sequence[str]) -> str:
@@ -510,7 +534,7 @@ class DotnetServiceImage(pulumi.ComponentResource):
                 registry=registry,
                 opts=child,
             )
-            digest = index.ref.apply(lambda r: r.split("@", 1)[1] if "@" in r else r)
+            digest = index.ref.apply(digest_of)
         else:
             image = build(f"{name}-image", platforms, release_ref, None)
             digest = image.digest
@@ -541,6 +565,7 @@ __all__ = [
     "arch_of",
     "args_from_config",
     "cache_ref",
+    "digest_of",
     "execution_role_arns",
     "parse_version_file",
     "project_root",

@@ -428,3 +428,32 @@ def test_pull_roles_are_each_environments_service_and_migration_execution_roles(
         assert naming.role_arn(names.execution_role, account_id=account) in arns
         assert naming.role_arn(names.role("migrate-exec"), account_id=account) in arns
     assert json.dumps(arns).count(":root") == 0
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        f"{URL}@sha256:{'a' * 64}",
+        f"{URL}:{RELEASE_TAG}@sha256:{'0123456789abcdef' * 4}",
+    ],
+)
+def test_digest_of_a_pushed_reference(ref: str) -> None:
+    digest = image_mod.digest_of(ref)
+    assert digest == ref.rsplit("@", 1)[1]
+    assert IMAGE_REF_RE.match(f"{URL}@{digest}")
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        (f"{URL}:{RELEASE_TAG}", "has no digest"),  # an Index that was not pushed
+        (f"{URL}@sha256:abc", "is not sha256:<64 lowercase hex>"),
+        (f"{URL}@md5:{'a' * 64}", "is not sha256:<64 lowercase hex>"),
+        (f"{URL}@sha256:{'A' * 64}", "is not sha256:<64 lowercase hex>"),
+    ],
+)
+def test_digest_of_a_reference_without_a_sha256_digest_is_refused(ref: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        image_mod.digest_of(ref)
+    assert message in str(caught.value)
+    assert repr(ref) in str(caught.value)

@@ -630,6 +630,222 @@ def test_bad_events_are_named(
         notifier.handler(event, None)
 
 
+# ------------------------------------------------------------------------------------------
+# The time budget: give up (and log it) before Lambda's timeout kills the function
+# ------------------------------------------------------------------------------------------
+
+
+class Clock:
+    """A fake clock: the fake opener and sleep advance it; nothing really waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakeContext:
+    """The part of the Lambda context object the notifier uses."""
+
+    def __init__(self, clock: Clock, timeout_seconds: float) -> None:
+        self.clock = clock
+        self.deadline = clock.now + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - self.clock.now) * 1000)
+
+
+class SlowWebhook:
+    """A webhook that takes ``took`` seconds (at most the request's timeout, as a socket timeout
+    would) and answers 429 with ``Retry-After`` (or times out when ``retry_after`` is None)."""
+
+    def __init__(self, clock: Clock, *, took: float, retry_after: str | None = "20") -> None:
+        self.clock = clock
+        self.took = took
+        self.retry_after = retry_after
+        self.timeouts: list[float] = []
+
+    def __call__(self, request: Any, timeout: float) -> Any:
+        import email.message
+        import urllib.error
+
+        self.timeouts.append(timeout)
+        if self.retry_after is None or self.took > timeout:
+            self.clock.now += timeout
+            raise TimeoutError("timed out")
+        self.clock.now += self.took
+        headers = email.message.Message()
+        headers["Retry-After"] = self.retry_after
+        raise urllib.error.HTTPError(request.full_url, 429, "Too Many Requests", headers, None)
+
+
+def _budget(context: FakeContext) -> Any:
+    budget = notifier.delivery_budget(context)
+    assert budget is not None
+    return budget
+
+
+def test_worst_case_settings_give_up_inside_the_lambda_timeout() -> None:
+    # Defaults (5 attempts x 5 s, Retry-After capped at 20 s) need ~105 s: more than 60 s.
+    clock = Clock()
+    context = FakeContext(clock, 60)
+    webhook = SlowWebhook(clock, took=5)
+    with pytest.raises(notifier.WebhookError) as err:
+        notifier.post_with_retries(
+            "https://hooks.example/x",
+            {},
+            attempts=5,
+            timeout=5,
+            max_delay=20,
+            sleep=clock.sleep,
+            opener=webhook,
+            remaining=_budget(context),
+        )
+    # 0-5 attempt, 20 s wait, 25-30 attempt, 20 s wait, 50-55 attempt; a third 20 s wait
+    # cannot fit: give up at 55 s, keeping the 5 s margin for the log line.
+    assert webhook.timeouts == [5, 5, 5]
+    assert clock.sleeps == [20, 20]
+    assert clock.now == 55
+    assert str(err.value) == (
+        "webhook gave up after 3 of 5 attempts: HTTP 429; the 20.0s wait and another attempt "
+        "do not fit the 0.0s of the time budget left"
+    )
+    assert not err.value.permanent
+
+
+def test_the_last_attempt_timeout_is_cut_to_the_time_left() -> None:
+    clock = Clock()
+    context = FakeContext(clock, 58)  # budget 53 s
+    webhook = SlowWebhook(clock, took=9, retry_after=None)  # never answers
+    with pytest.raises(
+        notifier.WebhookError, match=r"after 3 of 5 attempts: no response within 3s"
+    ):
+        notifier.post_with_retries(
+            "https://hooks.example/x",
+            {},
+            attempts=5,
+            timeout=5,
+            base_delay=20,
+            max_delay=20,
+            sleep=clock.sleep,
+            opener=webhook,
+            remaining=_budget(context),
+        )
+    assert webhook.timeouts == [5, 5, 3]
+    assert clock.now == 53
+
+
+def test_no_attempt_when_the_budget_is_already_spent() -> None:
+    clock = Clock()
+    webhook = SlowWebhook(clock, took=0.1)
+    with pytest.raises(notifier.WebhookError) as err:
+        notifier.post_with_retries(
+            "https://hooks.example/x",
+            {},
+            timeout=5,
+            sleep=clock.sleep,
+            opener=webhook,
+            remaining=_budget(FakeContext(clock, 5.5)),  # 0.5 s after the margin
+        )
+    assert webhook.timeouts == [] and clock.sleeps == []
+    assert str(err.value) == (
+        "webhook gave up before the first attempt: 0.5s of the time budget left, less than "
+        "the 1s an attempt needs"
+    )
+
+
+def test_no_budget_without_a_lambda_context() -> None:
+    assert notifier.delivery_budget(None) is None
+    assert notifier.delivery_budget(object()) is None
+    clock = Clock()
+    budget = _budget(FakeContext(clock, 60))
+    assert budget() == 60 - notifier.FINAL_LOG_MARGIN_SECONDS
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lambda_timeout=st.floats(min_value=0, max_value=900),
+    attempts=st.integers(min_value=1, max_value=8),
+    timeout=st.floats(min_value=0.1, max_value=30),
+    base_delay=st.floats(min_value=0, max_value=10),
+    max_delay=st.floats(min_value=0, max_value=60),
+    took=st.floats(min_value=0, max_value=40),
+    retry_after=st.one_of(st.none(), st.integers(min_value=0, max_value=3600).map(str)),
+)
+def test_delivery_never_outlives_the_budget(
+    lambda_timeout: float,
+    attempts: int,
+    timeout: float,
+    base_delay: float,
+    max_delay: float,
+    took: float,
+    retry_after: str | None,
+) -> None:
+    clock = Clock()
+    context = FakeContext(clock, lambda_timeout)
+    webhook = SlowWebhook(clock, took=took, retry_after=retry_after)
+    with pytest.raises(notifier.WebhookError, match=r"^webhook gave up "):
+        notifier.post_with_retries(
+            "https://hooks.example/x",
+            {},
+            attempts=attempts,
+            timeout=timeout,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            sleep=clock.sleep,
+            opener=webhook,
+            remaining=_budget(context),
+        )
+    budget = lambda_timeout - notifier.FINAL_LOG_MARGIN_SECONDS
+    assert clock.now <= max(budget, 0) + 1e-9
+    assert len(webhook.timeouts) <= attempts
+    assert all(t <= timeout for t in webhook.timeouts)
+
+
+def test_handler_logs_the_give_up_error_before_the_lambda_timeout(
+    secret: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for key, value in {
+        "WEBHOOK_ATTEMPTS": "5",
+        "WEBHOOK_TIMEOUT_SECONDS": "5",
+        "WEBHOOK_BASE_DELAY_SECONDS": "1",
+        "WEBHOOK_MAX_DELAY_SECONDS": "20",
+    }.items():
+        monkeypatch.setenv(key, value)
+    clock = Clock()
+    webhook = SlowWebhook(clock, took=5)
+    monkeypatch.setattr(notifier, "_open", webhook)
+    monkeypatch.setattr(notifier, "_sleep", clock.sleep)
+    context = FakeContext(clock, 60)
+    logged_at: list[float] = []
+
+    class When(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                logged_at.append(clock.now)
+
+    when = When()
+    notifier.logger.addHandler(when)
+    caplog.set_level(logging.INFO)
+    try:
+        with pytest.raises(notifier.WebhookError, match="after 3 of 5 attempts: HTTP 429"):
+            notifier.handler(_sns_event(_notification()), context)
+    finally:
+        notifier.logger.removeHandler(when)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].startswith("approval notification NOT delivered (slack): pipeline ")
+    assert "webhook gave up after 3 of 5 attempts: HTTP 429" in errors[0]
+    assert logged_at == [55.0]  # the 5 s margin is still left when the error is logged
+    assert context.get_remaining_time_in_millis() == 5000
+
+
 def test_module_is_self_contained() -> None:
     source = Path(notifier.__file__).read_text()
     assert "from components" not in source and "import components" not in source

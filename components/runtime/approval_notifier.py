@@ -40,8 +40,11 @@ environment. It is never logged and never part of an exception message. Delivery
 (honouring ``Retry-After``) and 5xx/timeouts/connection errors with bounded exponential backoff
 (``WEBHOOK_ATTEMPTS``, ``WEBHOOK_TIMEOUT_SECONDS``, ``WEBHOOK_BASE_DELAY_SECONDS``,
 ``WEBHOOK_MAX_DELAY_SECONDS``); when it gives up it logs one ERROR line and raises, so the
-asynchronous SNS invocation is retried by Lambda. Size the Lambda timeout above
-``attempts * timeout + the sum of the delays``.
+asynchronous SNS invocation is retried by Lambda. Retries are budgeted from the invocation's
+remaining time (``context.get_remaining_time_in_millis()``) less
+:data:`FINAL_LOG_MARGIN_SECONDS`: no attempt (its timeout is cut to what is left) and no wait
+is started that cannot finish inside the budget, so the function gives up - and logs why -
+before Lambda kills it, however the Lambda timeout and the retry settings compare.
 
 Self-contained (stdlib + boto3): ships as a one-file Lambda asset. Handler: ``handler``.
 """
@@ -69,6 +72,10 @@ CUSTOM_DATA_VERSION = 1
 CUSTOM_DATA_MAX_CHARS = 1000  # CodePipeline ActionConfigurationValue limit
 _FIELD_MAX = 300  # longest value shown per field (Slack allows 2000 per text object)
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# Seconds of the invocation kept back for the give-up ERROR line and the raise.
+FINAL_LOG_MARGIN_SECONDS = 5.0
+# The shortest attempt worth starting (an attempt's timeout is cut to the time left).
+MIN_ATTEMPT_SECONDS = 1.0
 
 
 class NotifierError(Exception):
@@ -425,18 +432,39 @@ def post_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     opener: Callable[..., Any] = _open,
     max_delay: float = 20.0,
+    remaining: Callable[[], float] | None = None,
 ) -> int:
     """POST ``payload`` as JSON; retry 429/5xx/timeouts/connection errors; return the 2xx status.
 
     Delays double from ``base_delay`` (capped at ``max_delay``); a 429's ``Retry-After`` is
     honoured (also capped). Other 4xx are permanent and not retried. Raises
     :class:`WebhookError` whose message never contains ``url``.
+
+    ``remaining`` (seconds left for delivery; ``None``: unbounded) is the time budget: an
+    attempt's timeout is cut to the time left, no attempt starts with less than
+    ``min(timeout, MIN_ATTEMPT_SECONDS)`` left, and no wait starts unless it and such an
+    attempt still fit. When the budget runs out it gives up (``WebhookError``) at once.
+    (``timeout`` bounds each socket operation, as urllib does: connect, send, each read.)
     """
     if attempts < 1 or timeout <= 0 or base_delay < 0 or max_delay < 0:
         raise ValueError("attempts must be >= 1, timeout > 0, delays >= 0")
     body = json.dumps(payload).encode("utf-8")
     last = "not attempted"
+    shortest = min(timeout, MIN_ATTEMPT_SECONDS)
+
+    def time_left() -> float:
+        return float("inf") if remaining is None else remaining()
+
     for attempt in range(1, attempts + 1):
+        left = time_left()
+        if left < shortest:
+            done = f"after {attempt - 1} of {attempts} attempts: {last}; " if attempt > 1 else ""
+            raise WebhookError(
+                f"webhook gave up {done or 'before the first attempt: '}"
+                f"{max(left, 0.0):.1f}s of the time budget left, less than the "
+                f"{shortest:g}s an attempt needs"
+            )
+        attempt_timeout = min(timeout, left)
         request = urllib.request.Request(
             url,
             data=body,
@@ -448,7 +476,7 @@ def post_with_retries(
         )
         retry_after: float | None = None
         try:
-            with opener(request, timeout=timeout) as response:
+            with opener(request, timeout=attempt_timeout) as response:
                 status = int(getattr(response, "status", None) or response.getcode())
                 response.read()
             if 200 <= status < 300:
@@ -463,13 +491,13 @@ def post_with_retries(
         except urllib.error.URLError as exc:
             timed_out = isinstance(exc.reason, TimeoutError)
             last = (
-                f"no response within {timeout:g}s"
+                f"no response within {attempt_timeout:g}s"
                 if timed_out
                 else f"connection failed ({type(exc.reason).__name__})"
             )
             retryable = True
         except TimeoutError:  # socket.timeout is an alias since Python 3.10
-            last, retryable = f"no response within {timeout:g}s", True
+            last, retryable = f"no response within {attempt_timeout:g}s", True
         except (http.client.HTTPException, OSError) as exc:
             last, retryable = f"connection failed ({type(exc).__name__})", True
         if not retryable:
@@ -481,6 +509,13 @@ def post_with_retries(
         delay = min(max_delay, base_delay * 2 ** (attempt - 1))
         if retry_after is not None:
             delay = min(max_delay, retry_after)
+        left = time_left()
+        if delay + shortest > left:
+            raise WebhookError(
+                f"webhook gave up after {attempt} of {attempts} attempts: {last}; the "
+                f"{delay:.1f}s wait and another attempt do not fit the {max(left, 0.0):.1f}s "
+                "of the time budget left"
+            )
         logger.warning(
             "webhook attempt %d/%d failed: %s; retrying in %.1fs", attempt, attempts, last, delay
         )
@@ -575,6 +610,23 @@ def _number(name: str, default: float, *, minimum: float) -> float:
     return value
 
 
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def delivery_budget(context: Any) -> Callable[[], float] | None:
+    """Seconds left for webhook delivery: the invocation's remaining time less
+    :data:`FINAL_LOG_MARGIN_SECONDS` (``None`` without a Lambda context: unbounded)."""
+    get_remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(get_remaining):
+        return None
+
+    def remaining() -> float:
+        return float(get_remaining()) / 1000.0 - FINAL_LOG_MARGIN_SECONDS
+
+    return remaining
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point for the SNS subscription."""
     _quiet_sdk_loggers()
@@ -595,6 +647,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list) or not records:
         raise NotifierError("event.Records: missing or empty; expected an SNS event")
+    budget = delivery_budget(context)
     delivered = 0
     for index, record in enumerate(records):
         sns = record.get("Sns") if isinstance(record, Mapping) else None
@@ -618,6 +671,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
                 base_delay=base_delay,
                 timeout=timeout,
                 max_delay=max_delay,
+                remaining=budget,
+                sleep=_sleep,
+                opener=_open,
             )
         except WebhookError as exc:
             if exc.permanent:

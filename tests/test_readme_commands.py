@@ -124,3 +124,21 @@ def test_the_example_policy_config_is_valid_for_the_pack() -> None:
             [r.to_dict() for r in render(stack, cache=True).resources], config=config
         )
         assert [v for v in violations if v.enforcement_level == "mandatory"] == []
+
+
+def test_the_release_flow_diagram_shows_the_pipelines_stages_in_order() -> None:
+    from components.testing.engine import render
+
+    diagram = re.search(r"```mermaid\n(.*?)```", README, flags=re.S)
+    assert diagram, "README lost its diagram"
+    labels = dict(re.findall(r"\b([A-Z]+)\[([A-Za-z]+)[\]<]", diagram.group(1)))
+    chain: list[str] = []
+    for line in diagram.group(1).splitlines():
+        if "-->" not in line or "-. " in line or "assume" in line or "push once" in line:
+            continue
+        for node in re.findall(r"\b([A-Z]+)\b(?=\[|\s*-->|\s*$)", line):
+            name = labels.get(node)
+            if name and (not chain or chain[-1] != name):
+                chain.append(name)
+    pipeline = render("tooling", cache=True).one("aws:codepipeline/pipeline:Pipeline")
+    assert chain == [stage["name"] for stage in pipeline.inputs["stages"]]

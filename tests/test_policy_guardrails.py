@@ -596,6 +596,182 @@ def test_iam_allowed_actions_config() -> None:
     assert found([key], "iam-no-wildcard-actions", config=config) == []
 
 
+IAM = "iam-no-wildcard-actions"
+
+
+def allow(action: Any, **extra: Any) -> str:
+    return doc({"Sid": "S", "Effect": "Allow", "Action": action, "Resource": "*", **extra})
+
+
+@pytest.mark.parametrize(
+    ("action", "reach"),
+    [
+        ("*", "every action of every service"),
+        ("**", "every action of every service"),
+        ("?*", "every action of every service"),
+        ("s3:*", "every action of s3"),
+        ("s3:**", "every action of s3"),
+        ("s3:?*", "every action of s3"),
+        ("s3:*?", "every action of s3"),
+        (" S3:* ", "every action of S3"),
+        ("*:*", "actions of every service"),
+        ("*:Get*", "actions of every service"),
+        ("*:GetObject", "actions of every service"),
+        ("s*:GetObject", "actions of more than one service"),
+        ("?3:List*", "actions of more than one service"),
+        ("*GetObject", "actions of any service"),
+        ("iam:*Policy*", "iam actions of every verb"),
+        ("s3:*Object", "s3 actions of every verb"),
+    ],
+)
+def test_wildcards_reaching_a_whole_service_or_several_fail(action: str, reach: str) -> None:
+    violations = found([resource("aws:iam/policy:Policy", {"policy": allow(action)})], IAM)
+    assert len(violations) == 1
+    assert f"statement 'S' allows {action!r} ({reach}" in violations[0].message
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["s3:GetObject", "s3:Get*", "ecr:Describe*", "s3:Get?bject", "logs:Put*", ["s3:List*"]],
+)
+def test_exact_actions_and_prefix_patterns_pass_by_default(action: Any) -> None:
+    policy = resource("aws:iam/policy:Policy", {"policy": allow(action)})
+    assert found([policy], IAM) == []
+
+
+def test_forbid_partial_wildcards_refuses_prefix_patterns_only() -> None:
+    policy = resource("aws:iam/policy:Policy", {"policy": allow(["s3:Get*", "s3:PutObject"])})
+    config = {IAM: {"forbidPartialWildcards": True}}
+    violations = found([policy], IAM, config=config)
+    assert len(violations) == 1
+    assert "'s3:Get*' (a partial wildcard; forbidPartialWildcards is on)" in violations[0].message
+    assert "PutObject" not in violations[0].message
+    # allowedActions still wins for an exact pattern
+    config = {IAM: {"forbidPartialWildcards": True, "allowedActions": ["s3:get*"]}}
+    assert found([policy], IAM, config=config) == []
+
+
+def test_not_action_with_allow_stays_a_violation_even_when_narrow() -> None:
+    policy = resource(
+        "aws:iam/policy:Policy",
+        {"policy": doc({"Effect": "Allow", "NotAction": ["s3:DeleteBucket"], "Resource": "*"})},
+    )
+    violations = found([policy], IAM)
+    assert len(violations) == 1 and "NotAction" in violations[0].message
+    assert found([policy], IAM, config={IAM: {"allowNotAction": True}}) == []
+    deny = resource(
+        "aws:iam/policy:Policy",
+        {"policy": doc({"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"})},
+    )
+    assert found([deny], IAM) == []
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketV2:BucketV2",
+        "aws:secretsmanager/secretPolicy:SecretPolicy",
+        "aws:secretsmanager/secret:Secret",
+        "aws:sns/topicPolicy:TopicPolicy",
+        "aws:sqs/queuePolicy:QueuePolicy",
+        "aws:ecr/repositoryPolicy:RepositoryPolicy",
+        "aws:kms/key:Key",
+        "aws:kms/keyPolicy:KeyPolicy",
+    ],
+)
+def test_resource_policies_are_judged_like_iam_policies(kind: str) -> None:
+    principal = {"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app"}}
+    bad = resource(kind, {"policy": allow("s3:**", **principal)})
+    violations = found([bad], IAM)
+    assert len(violations) == 1 and "policy statement 'S' allows 's3:**'" in violations[0].message
+    good = resource(kind, {"policy": allow(["s3:GetObject", "kms:Decrypt"], **principal)})
+    assert found([good], IAM) == []
+
+
+def test_kms_root_statement_needs_allowed_actions_but_named_key_actions_pass() -> None:
+    root = {"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}}
+    key = resource("aws:kms/key:Key", {"policy": allow("kms:*", **root)})
+    assert found([key], IAM)
+    assert found([key], IAM, config={IAM: {"allowedActions": ["kms:*"]}}) == []
+    # allowedActions is exact: 'kms:*' does not excuse '*:*' or 'kms:**'
+    broader = resource("aws:kms/key:Key", {"policy": allow(["kms:**", "*:*"], **root)})
+    assert len(found([broader], IAM, config={IAM: {"allowedActions": ["kms:*"]}})) == 1
+
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+@pytest.mark.parametrize(
+    ("kind", "inputs"),
+    [
+        ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"role": "r", "policyArn": ADMIN}),
+        ("aws:iam/userPolicyAttachment:UserPolicyAttachment", {"user": "u", "policyArn": ADMIN}),
+        (
+            "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+            {"group": "g", "policyArn": ADMIN},
+        ),
+        ("aws:iam/policyAttachment:PolicyAttachment", {"roles": ["r"], "policyArn": ADMIN}),
+        (
+            "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+            {"roleName": "r", "policyArns": [ADMIN]},
+        ),
+        ("aws:iam/role:Role", {"assumeRolePolicy": doc(), "managedPolicyArns": [ADMIN]}),
+    ],
+)
+def test_attaching_aws_managed_admin_policies_fails(kind: str, inputs: dict[str, Any]) -> None:
+    violations = found([resource(kind, inputs)], IAM)
+    assert len(violations) == 1
+    message = violations[0].message
+    assert "attaches the AWS managed policy 'AdministratorAccess'" in message
+    assert "customer managed policy" in message
+
+
+@pytest.mark.parametrize(
+    ("arn", "bad"),
+    [
+        ("arn:aws:iam::aws:policy/PowerUserAccess", True),
+        ("arn:aws:iam::aws:policy/IAMFullAccess", True),
+        ("arn:aws-us-gov:iam::aws:policy/AdministratorAccess", True),
+        ("arn:aws:iam::aws:policy/administratoraccess", True),
+        ("arn:aws:iam::aws:policy/job-function/AdministratorAccess", True),
+        ("arn:aws:iam::aws:policy/AmazonS3FullAccess", False),  # only with '*FullAccess'
+        ("arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS", False),
+        ("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy", False),
+        ("arn:aws:iam::aws:policy/AdministratorAccess-Amplify", False),
+        (f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess", False),  # customer managed
+    ],
+)
+def test_managed_policy_denylist_default(arn: str, bad: bool) -> None:
+    attachment = resource(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"role": "r", "policyArn": arn}
+    )
+    assert bool(found([attachment], IAM)) is bad
+
+
+def test_managed_policy_denylist_is_configurable() -> None:
+    s3_full = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+    role = resource(
+        "aws:iam/role:Role",
+        {"assumeRolePolicy": doc(), "managedPolicyArns": [s3_full, ADMIN]},
+    )
+    config = {IAM: {"forbiddenManagedPolicies": ["*FullAccess"]}}
+    violations = found([role], IAM, config=config)
+    assert len(violations) == 1 and "'AmazonS3FullAccess'" in violations[0].message
+    config = {IAM: {"forbiddenManagedPolicies": ["AdministratorAccess", "*fullaccess"]}}
+    assert len(found([role], IAM, config=config)) == 2
+
+
+def test_unknown_attachment_arn_is_not_applicable() -> None:
+    attachment = resource(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"role": "r", "policyArn": UNKNOWN}
+    )
+    report = evaluate_report([attachment])
+    assert not [v for v in report.violations if v.policy == IAM]
+    assert [n for n in report.not_applicable if n.policy == IAM]
+
+
 # --------------------------------------------------------------------------------------
 # ecs-task-non-root-read-only (advisory)
 # --------------------------------------------------------------------------------------

@@ -178,12 +178,15 @@ def _environment_migration(ctx: EnvironmentContext) -> None:
 
 
 def _environment_deploy_role(ctx: EnvironmentContext) -> None:
-    """The deploy role trusted only by the tooling pipeline role (none in single-account
-    mode). Exports deployRoleArn."""
+    """The deploy role trusted only by the tooling pipeline role. Exports deployRoleArn.
+
+    Created iff THIS environment's account differs from the tooling account (a per-environment
+    rule: in a mixed setup, an environment that shares the tooling account gets none, while
+    the others do; single-account mode is the case where no environment gets one)."""
     from components import naming as naming_mod
 
     cfg = ctx.cfg
-    if cfg.accounts.single_account or cfg.account_id == cfg.accounts.tooling:
+    if cfg.account_id == cfg.accounts.tooling:
         return  # the pipeline deploys with its own role: no cross-account role
     names = cfg.names
     pipeline_role_arn = ctx.tooling.get_output("pipelineRoleArn")

@@ -264,7 +264,14 @@ def _environment_budget(ctx: EnvironmentContext) -> None:
     """A monthly AWS Budgets cost budget for this service in this environment, filtered by
     the ``Application`` AND ``Environment`` cost-allocation tags, alerting on actual and
     forecasted spend. (Tags count for Budgets only once they are activated as cost
-    allocation tags in the payer account - see README, "Cost governance".)"""
+    allocation tags in the payer account - see README, "Cost governance".)
+
+    ``metrics="UnblendedCost"``: pulumi-aws v7 documents ``filter_expression`` as
+    "Conflicts with ``cost_filter`` and requires ``metrics``" (and every filter_expression
+    example in ``pulumi_aws/budgets/budget.py`` sets one); the Budgets API's ``Metrics`` is a
+    one-element list of ``BlendedCost | UnblendedCost | AmortizedCost | …`` and replaces the
+    deprecated ``CostTypes``. Unblended cost is what the bill charges and Cost Explorer's
+    default view."""
     budget = ctx.cfg.budget
     if budget is None:
         return
@@ -276,6 +283,7 @@ def _environment_budget(ctx: EnvironmentContext) -> None:
         time_unit="MONTHLY",
         limit_amount=f"{budget.monthly_limit_usd:.2f}",
         limit_unit="USD",
+        metrics="UnblendedCost",
         filter_expression=aws.budgets.BudgetFilterExpressionArgs(
             ands=[
                 aws.budgets.BudgetFilterExpressionAndArgs(

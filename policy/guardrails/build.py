@@ -20,6 +20,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
 
+from ._buildspec import is_inline_buildspec
 from ._core import GuardrailPolicy, Settings, Subject, as_list, as_mapping, as_str, is_true
 from .secrets import CODEBUILD_PROJECT
 
@@ -30,11 +31,6 @@ _IMAGE_BUILD_RE = re.compile(
     r"\b(?:docker\s+(?:buildx\b|build\b|image\s+build\b|compose\s+build\b)"
     r"|buildah\s+(?:bud|build)\b|podman\s+build\b|nerdctl\s+build\b)"
 )
-
-
-def is_inline_buildspec(buildspec: str) -> bool:
-    """True when ``buildspec`` is YAML text rather than a path to a buildspec file."""
-    return "\n" in buildspec or "phases" in buildspec or "version:" in buildspec
 
 
 def builds_images(buildspec: str) -> bool:

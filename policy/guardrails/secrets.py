@@ -8,10 +8,20 @@ the caller's own account; an ARN must name the owning account: the ``accountId``
 policy config when set, otherwise the account of the resource's own role (the task execution
 role, the CodeBuild service role), which is the principal that reads the secret.
 
-Plain environment variables (ECS, CodeBuild ``PLAINTEXT``, Lambda) must not carry a credential:
-a password/secret/token/API-key name with a literal value, a connection string with a
-password, credentials in a URL, an AWS access key id, or a private key. Messages never echo
-the value.
+The inline buildspec of a CodeBuild project (``source.buildspec`` holding YAML) is judged
+the same way: its ``env.secrets-manager`` / ``env.parameter-store`` entries are references
+that must be account-local, and its ``env.variables`` are plain variables.
+
+Plain environment variables (ECS, CodeBuild ``PLAINTEXT``, buildspec ``env.variables``,
+Lambda) must not carry a credential. By value, whatever the name: an AWS access key id, a
+private key, a JWT, a well-known token (GitHub, GitLab, Slack, Stripe, npm, Google API key), a
+webhook URL whose path is the secret (Slack, Teams, Discord) or a URL signed with ``sig=``
+(Logic Apps, Azure SAS), a connection string with a password or account key (``;``, ``,``,
+``?`` or ``&`` separated), a URL with ``user:password@``. By name: a credential word
+(password, pass, secret, token, PAT, API key, signing/JWT key, …; also fused, as in
+``PGPASSWORD``) with a literal value, unless the name's last word says it is a reference or a
+setting (``_ARN``, ``_PARAMETER``, ``_URL``, ``_LENGTH``, ``_TTL``, ``_SECONDS``, ``_DAYS`` …).
+Messages never echo the value.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
 
+from ._buildspec import buildspec_env, is_inline_buildspec
 from ._core import (
     ACCOUNT_ID_RE,
     GuardrailPolicy,
@@ -49,6 +60,7 @@ _CREDENTIAL_TOKENS = frozenset(
         "secret",
         "secrets",
         "token",
+        "tokens",
         "apikey",
         "apitoken",
         "credential",
@@ -56,8 +68,23 @@ _CREDENTIAL_TOKENS = frozenset(
         "privatekey",
         "accesskey",
         "secretkey",
+        "signingkey",
     }
 )
+# Fused words (``PGPASSWORD``, ``GITHUBTOKEN``, ``NUGETAPIKEY``) end with one of these.
+_CREDENTIAL_ENDINGS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "credential",
+    "credentials",
+)
+# Short words that are a credential only as the name's last word (``DB_PASS``, ``GH_PAT``);
+# elsewhere they mean something else (``PASS_THROUGH``).
+_CREDENTIAL_LAST_WORDS = frozenset({"pass", "pat", "pwd"})
 _CREDENTIAL_PAIRS = frozenset(
     {
         ("api", "key"),
@@ -68,6 +95,10 @@ _CREDENTIAL_PAIRS = frozenset(
         ("auth", "key"),
         ("client", "secret"),
         ("master", "key"),
+        ("jwt", "key"),
+        ("hmac", "key"),
+        ("encryption", "key"),
+        ("account", "key"),
     }
 )
 # A last word that says the variable holds a reference or a setting, not the credential.
@@ -99,13 +130,60 @@ _REFERENCE_SUFFIXES = frozenset(
         "audience",
         "issuer",
         "provider",
+        # settings about a credential: how long, how many, how often, how
+        "seconds",
+        "secs",
+        "minutes",
+        "mins",
+        "hours",
+        "days",
+        "ms",
+        "count",
+        "size",
+        "limit",
+        "min",
+        "max",
+        "interval",
+        "rotation",
+        "algorithm",
+        "mode",
+        "policy",
+        "format",
+        "scheme",
+        "required",
+        "prefix",
+        "location",
     }
 )
 _HARMLESS_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null"})
+# A value that only points at a credential: an ARN, a KMS alias, a placeholder that is
+# substituted later ($VAR, ${VAR}, {{resolve:...}}).
+_REFERENCE_VALUE_RE = re.compile(
+    r"^(?:arn:|alias/|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$|\{\{.*\}\}$)", re.S
+)
 _AWS_ACCESS_KEY_RE = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])")
-_CONNECTION_PASSWORD_RE = re.compile(r"(?i)(?:^|;)\s*(?:password|pwd)\s*=\s*[^;\s]")
-_URL_CREDENTIALS_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
-_PRIVATE_KEY_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_PRIVATE_KEY_RE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_JWT_RE = re.compile(r"(?<![\w-])eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*")
+_CONNECTION_PASSWORD_RE = re.compile(
+    r"(?i)(?:^|[;,?&])\s*(?:password|passwd|pwd|accountkey|sharedaccesskey)\s*=\s*[^;,&\s]"
+)
+# scheme://[user]:password@ - the password is a literal unless it is a $VAR / {{...}}.
+_URL_CREDENTIALS_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]*:(?P<password>[^/\s@]+)@")
+_KNOWN_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a GitHub token", re.compile(r"(?<![\w])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})")),
+    ("a GitLab token", re.compile(r"(?<![\w-])glpat-[\w-]{20,}")),
+    ("a Slack token", re.compile(r"(?<![\w-])(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}")),
+    ("a Stripe key", re.compile(r"(?<![\w])[sr]k_live_[A-Za-z0-9]{10,}")),
+    ("an npm token", re.compile(r"(?<![\w])npm_[A-Za-z0-9]{36}")),
+    ("a Google API key", re.compile(r"(?<![\w-])AIza[\w-]{35}")),
+)
+# Webhook URLs whose path or signature *is* the credential: anyone holding them can post.
+_WEBHOOK_RE = re.compile(
+    r"(?i)https?://(?:hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/"
+    r"|[\w.-]*\.webhook\.office\.com/|outlook\.office(?:365)?\.com/webhook"
+    r"|(?:[\w-]+\.)?discord(?:app)?\.com/api/webhooks/)\S+"
+)
+_SIGNED_URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://\S*[?&](?:sig|x-amz-signature)=[^&\s]")
 
 _FIX_PLAIN = (
     "Fix: store the value in Secrets Manager or SSM Parameter Store (SecureString) in this "
@@ -124,32 +202,55 @@ def name_tokens(name: str) -> list[str]:
 
 
 def is_credential_name(name: str) -> bool:
-    """True when ``name`` says it holds a credential (and not a reference to one)."""
+    """True when ``name`` says it holds a credential (and not a reference to one or a
+    setting about one): ``DB_PASSWORD``, ``PGPASSWORD``, ``DB_PASS``, ``GH_PAT``,
+    ``Jwt__Key``, but not ``DB_PASSWORD_SECRET_ARN``, ``PASSWORD_MIN_LENGTH``,
+    ``TOKEN_TTL_SECONDS`` or ``SECRET_ROTATION_DAYS``."""
     tokens = name_tokens(name)
     if not tokens or tokens[-1] in _REFERENCE_SUFFIXES:
         return False
-    if any(t in _CREDENTIAL_TOKENS for t in tokens):
+    if tokens[-1] in _CREDENTIAL_LAST_WORDS and (tokens[-1] != "pwd" or len(tokens) > 1):
+        return True  # a bare PWD is the shell's working directory
+    if any(t in _CREDENTIAL_TOKENS or t.endswith(_CREDENTIAL_ENDINGS) for t in tokens):
         return True
-    if "pwd" in tokens and len(tokens) > 1:  # a bare PWD is the shell's working directory
+    if "pwd" in tokens and len(tokens) > 1:
         return True
     return any(pair in _CREDENTIAL_PAIRS for pair in itertools.pairwise(tokens))
+
+
+def _url_credentials(value: str) -> bool:
+    for match in _URL_CREDENTIALS_RE.finditer(value):
+        password = match.group("password")
+        if not (password.startswith("$") or password.startswith("{{")):
+            return True
+    return False
 
 
 def plaintext_credential(name: str, value: str, *, judge_name: bool = True) -> str | None:
     """What credential the plain variable ``name=value`` carries, or ``None``.
 
-    ``judge_name=False`` skips the name test (an allowed name) but still checks the value.
+    The value is judged whatever the name (a ``_URL`` name does not excuse a webhook URL);
+    ``judge_name=False`` (an allowed name) skips only the name test.
     """
     if _AWS_ACCESS_KEY_RE.search(value):
         return "an AWS access key id"
     if _PRIVATE_KEY_RE.search(value):
         return "a private key"
+    for what, pattern in _KNOWN_TOKENS:
+        if pattern.search(value):
+            return what
+    if _JWT_RE.search(value):
+        return "a JSON Web Token"
+    if _WEBHOOK_RE.search(value):
+        return "a webhook URL (the URL itself is the credential)"
+    if _SIGNED_URL_RE.search(value):
+        return "a signed URL (its sig= / X-Amz-Signature is a credential)"
     if _CONNECTION_PASSWORD_RE.search(value):
-        return "a connection string with a password"
-    if _URL_CREDENTIALS_RE.search(value):
+        return "a connection string with a password or key"
+    if _url_credentials(value):
         return "a URL with embedded credentials"
     stripped = value.strip()
-    if stripped.lower() in _HARMLESS_VALUES or stripped.startswith("arn:"):
+    if stripped.lower() in _HARMLESS_VALUES or _REFERENCE_VALUE_RE.match(stripped):
         return None
     if judge_name and is_credential_name(name):
         return "a credential in plain text (its name says it is one)"
@@ -289,24 +390,34 @@ def _task_definition(
 
 
 def _codebuild(props: Mapping[str, Any], settings: Settings, subject: Subject) -> Iterator[str]:
-    environment = as_mapping(props.get("environment"))
-    if environment is None:
-        return
     refs: list[tuple[str, Any]] = []
-    for variable in (as_mapping(v) for v in as_list(environment.get("environmentVariables"))):
-        if variable is None:
-            continue
-        name = variable.get("name")
-        kind = (as_str(variable.get("type")) or "PLAINTEXT").upper()
-        if kind in SECRET_REFERENCE_TYPES:
-            refs.append((f"environment variable '{name}' ({kind})", variable.get("value")))
-        else:
-            found = _plain("environment", name, variable.get("value"), settings, subject)
+    environment = as_mapping(props.get("environment"))
+    if environment is not None:
+        for variable in (as_mapping(v) for v in as_list(environment.get("environmentVariables"))):
+            if variable is None:
+                continue
+            name = variable.get("name")
+            kind = (as_str(variable.get("type")) or "PLAINTEXT").upper()
+            if kind in SECRET_REFERENCE_TYPES:
+                refs.append((f"environment variable '{name}' ({kind})", variable.get("value")))
+            else:
+                found = _plain("environment", name, variable.get("value"), settings, subject)
+                if found:
+                    yield found
+        registry = as_mapping(environment.get("registryCredential"))
+        if registry is not None:
+            refs.append(("environment.registryCredential", registry.get("credential")))
+    source = as_mapping(props.get("source"))
+    buildspec = as_str(source.get("buildspec")) if source is not None else None
+    if buildspec and is_inline_buildspec(buildspec):
+        env = buildspec_env(buildspec)
+        for name, value in env.get("variables", ()):
+            found = _plain("buildspec env.variables", name, value, settings, subject)
             if found:
                 yield found
-    registry = as_mapping(environment.get("registryCredential"))
-    if registry is not None:
-        refs.append(("environment.registryCredential", registry.get("credential")))
+        for section in ("parameter-store", "secrets-manager"):
+            for name, value in env.get(section, ()):
+                refs.append((f"buildspec env.{section} '{name}'", value))
     if refs:
         expected = _ExpectedAccount(settings, lambda: props.get("serviceRole"), "service role")
         yield from _check_references(refs, expected, subject)

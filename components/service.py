@@ -216,17 +216,75 @@ def ecs_settings(cfg: config_mod.DeploymentConfig) -> deploy_r.EcsDeploymentSett
     )
 
 
-def access_logs_bucket_policy(*, bucket: str, account_id: str, partition: str = "aws") -> dict:
-    """ALB access-log delivery (the ``logdelivery.elasticloadbalancing`` service principal
-    form AWS documents for current regions) and TLS-only access."""
+#: Regions available before August 2022, where ALB access-log delivery writes as the
+#: Region's Elastic Load Balancing account (AWS docs, "Enable access logs for your Application
+#: Load Balancer", step 2: the ``logdelivery.elasticloadbalancing.amazonaws.com`` service
+#: principal is documented only for Regions available as of August 2022 or later). The
+#: account's ARN comes from ``aws.elb.get_service_account_output`` (the provider's table),
+#: which has no entry for the newer Regions; those use the service principal.
+ELB_LEGACY_LOG_REGIONS = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "af-south-1",
+        "ap-east-1",
+        "ap-south-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ca-central-1",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-south-1",
+        "eu-north-1",
+        "me-south-1",
+        "sa-east-1",
+        "us-gov-west-1",
+        "us-gov-east-1",
+        "cn-north-1",
+        "cn-northwest-1",
+    }
+)
+
+
+def uses_elb_account_principal(region: str) -> bool:
+    """True when ALB access logs in ``region`` are delivered by the Region's ELB account
+    (Regions available before August 2022), False when by the log-delivery service
+    principal."""
+    return region in ELB_LEGACY_LOG_REGIONS
+
+
+def access_logs_bucket_policy(
+    *,
+    bucket: str,
+    account_id: str,
+    elb_account_arn: str | None = None,
+    partition: str = "aws",
+) -> dict:
+    """ALB access-log delivery and TLS-only access.
+
+    ``elb_account_arn`` (the Region's Elastic Load Balancing account, for Regions available
+    before August 2022) is granted when given; otherwise the
+    ``logdelivery.elasticloadbalancing`` service principal AWS documents for the newer
+    Regions. Only one of them: AWS documents each form for its own set of Regions."""
     arn = f"arn:{partition}:s3:::{bucket}"
+    principal: dict[str, str] = (
+        {"AWS": elb_account_arn} if elb_account_arn else {"Service": ELB_LOG_DELIVERY_PRINCIPAL}
+    )
     return {
         "Version": iam.VERSION,
         "Statement": [
             {
                 "Sid": "ElbLogDelivery",
                 "Effect": "Allow",
-                "Principal": {"Service": ELB_LOG_DELIVERY_PRINCIPAL},
+                "Principal": principal,
                 "Action": "s3:PutObject",
                 "Resource": f"{arn}/AWSLogs/{account_id}/*",
             },
@@ -485,6 +543,25 @@ class BlueGreenFargateService(pulumi.ComponentResource):
         )
 
     # ---- load balancer --------------------------------------------------------------------
+    def _access_logs_policy(self, bucket_name: str) -> pulumi.Input[str]:
+        """The access-log bucket policy for the stack's Region (see
+        :data:`ELB_LEGACY_LOG_REGIONS`)."""
+        a = self._args
+        if not uses_elb_account_principal(a.region):
+            return iam.to_json(
+                access_logs_bucket_policy(bucket=bucket_name, account_id=a.account_id)
+            )
+        elb_account = aws.elb.get_service_account_output(
+            region=a.region, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        return elb_account.arn.apply(
+            lambda elb_arn: iam.to_json(
+                access_logs_bucket_policy(
+                    bucket=bucket_name, account_id=a.account_id, elb_account_arn=elb_arn
+                )
+            )
+        )
+
     def _load_balancer(self) -> None:
         a = self._args
         lb = a.load_balancer
@@ -539,9 +616,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
         policy = aws.s3.BucketPolicy(
             self._r("alb-logs-policy"),
             bucket=bucket.id,
-            policy=iam.to_json(
-                access_logs_bucket_policy(bucket=bucket_name, account_id=a.account_id)
-            ),
+            policy=self._access_logs_policy(bucket_name),
             opts=self._opts(),
         )
         deletion_protection = (

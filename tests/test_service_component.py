@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from components import service as service_mod
@@ -177,7 +178,8 @@ def test_listeners_and_alb(stack: str) -> None:
     assert rule["sseAlgorithm"] == "AES256"
     policy = r.one("aws:s3/bucketPolicy:BucketPolicy").json_input("policy")
     delivery = policy["Statement"][0]
-    assert delivery["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    # eu-west-1 predates August 2022: the Region's ELB account delivers the logs.
+    assert delivery["Principal"] == {"AWS": "arn:aws:iam::156460612806:root"}
 
 
 @pytest.mark.parametrize("stack", ALL)
@@ -499,3 +501,54 @@ def test_log_key_serves_exactly_the_service_and_hook_log_groups(stack: str) -> N
     assert logs["Condition"] == {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": expected}}
     groups = {g.inputs["name"] for g in r.find("aws:cloudwatch/logGroup:LogGroup")}
     assert {e.removeprefix(arn) for e in expected} <= groups
+
+
+# ---- review fix 1: ALB access-log delivery principal per Region -----------------------------
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+
+
+def _log_delivery_statement(r: Recording) -> dict[str, Any]:
+    [policy] = [p for p in r.find(BUCKET_POLICY) if p.name.endswith("alb-logs-policy")]
+    doc = json.loads(policy.inputs["policy"])
+    return next(s for s in doc["Statement"] if s["Sid"] == "ElbLogDelivery")
+
+
+@pytest.mark.parametrize("stack", ["dev", "stage", "prod"])
+def test_access_logs_in_eu_west_1_are_granted_to_the_regional_elb_account(stack: str) -> None:
+    # eu-west-1 predates August 2022: delivery writes as the Region's ELB account.
+    r = rec(stack)
+    statement = _log_delivery_statement(r)
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::156460612806:root"}
+    assert statement["Action"] == "s3:PutObject"
+
+
+def test_access_logs_principal_follows_the_region() -> None:
+    assert service_mod.uses_elb_account_principal("us-east-1")
+    assert service_mod.uses_elb_account_principal("eu-west-1")
+    # Spain (Nov 2022) and Malaysia (2024) use the log-delivery service principal.
+    assert not service_mod.uses_elb_account_principal("eu-south-2")
+    assert not service_mod.uses_elb_account_principal("ap-southeast-5")
+    new = service_mod.access_logs_bucket_policy(bucket="b", account_id="222222222222")
+    assert new["Statement"][0]["Principal"] == {
+        "Service": "logdelivery.elasticloadbalancing.amazonaws.com"
+    }
+    old = service_mod.access_logs_bucket_policy(
+        bucket="b",
+        account_id="222222222222",
+        elb_account_arn="arn:aws:iam::127311923021:root",
+    )
+    assert old["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::127311923021:root"}
+    assert old["Statement"][0]["Resource"] == "arn:aws:s3:::b/AWSLogs/222222222222/*"
+
+
+def test_elb_service_account_mock_answers_per_region() -> None:
+    from components.testing.mocks import OfflineMocks
+
+    m = OfflineMocks(account_id="222222222222", region="eu-west-1")
+    for region, account in {"eu-west-1": "156460612806", "us-east-1": "127311923021"}.items():
+        args = pulumi.runtime.MockCallArgs(
+            "aws:elb/getServiceAccount:getServiceAccount", {"region": region}, ""
+        )
+        out, failures = m.call(args)
+        assert out["arn"] == f"arn:aws:iam::{account}:root"
+        assert failures == []

@@ -29,6 +29,34 @@ _ARN_SERVICE = {
 }
 _GLOBAL_SERVICES = {"iam", "budgets", "s3"}
 
+#: The Regions' Elastic Load Balancing accounts (AWS docs, "Enable access logs for your
+#: Application Load Balancer"; Regions available before August 2022), as
+#: ``aws:elb/getServiceAccount`` answers.
+ELB_ACCOUNT_BY_REGION = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-south-1": "718504428378",
+    "ap-northeast-1": "582318560864",
+    "ap-northeast-2": "600734575887",
+    "ap-northeast-3": "383597477331",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-southeast-3": "589379963580",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-west-3": "009996457667",
+    "eu-south-1": "635631232127",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+}
+
 
 def _h(*parts: Any, n: int = 8) -> str:
     text = json.dumps(parts, sort_keys=True, default=str)
@@ -83,6 +111,13 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "registryId": registry,
                 "userName": "AWS",
             }, []  # failures: a list (the mock monitor iterates it; None crashes)
+        if token == "aws:elb/getServiceAccount:getServiceAccount":
+            region = str(args.args.get("region") or self.region)
+            elb_account = ELB_ACCOUNT_BY_REGION.get(region)
+            if elb_account is None:  # the provider has no account for post-2022 Regions
+                raise ValueError(f"getServiceAccount: no ELB account for region {region!r}")
+            arn = f"arn:aws:iam::{elb_account}:root"
+            return {"arn": arn, "id": elb_account, "region": region}, []
         return {}, []
 
     # ---- resources ----------------------------------------------------------------------

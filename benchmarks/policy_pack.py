@@ -77,7 +77,11 @@ def service_slice(i: int) -> list[dict[str, Any]]:
     doc = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     wildcard = json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
     buildspec = (
-        "version: 0.2\nphases:\n  build:\n    commands:\n"
+        "version: 0.2\nenv:\n  variables:\n    DOTNET_CLI_TELEMETRY_OPTOUT: '1'\n"
+        f"    IMAGE_REPO: {repo}\n  parameter-store:\n    NUGET_KEY: /{n}/nuget\n"
+        f"  secrets-manager:\n    SONAR_TOKEN: arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+        f"{n}/sonar-AbCdEf:token\n"
+        "phases:\n  build:\n    commands:\n"
         f"      - docker buildx build --push -t {repo}:{i} .\n"
     )
     return [
@@ -160,7 +164,13 @@ def service_slice(i: int) -> list[dict[str, Any]]:
         _res(
             "aws:iam/role:Role",
             f"{n}-exec",
-            {"assumeRolePolicy": doc, "inlinePolicies": [{"name": "read", "policy": doc}]},
+            {
+                "assumeRolePolicy": doc,
+                "inlinePolicies": [{"name": "read", "policy": doc}],
+                "managedPolicyArns": [
+                    "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+                ],
+            },
         ),
         _res("aws:iam/policy:Policy", f"{n}-policy", {"policy": wildcard if i % 5 == 0 else doc}),
         _res(
@@ -196,7 +206,7 @@ def service_slice(i: int) -> list[dict[str, Any]]:
             f"{n}-hook",
             {"packageType": "Zip", "environment": {"variables": {"TARGET_URL": f"https://{n}"}}},
         ),
-        _res("aws:s3/bucket:Bucket", f"{n}-bucket", {"bucket": f"{n}-bucket"}),
+        _res("aws:s3/bucket:Bucket", f"{n}-bucket", {"bucket": f"{n}-bucket", "policy": doc}),
         _res("aws:ec2/securityGroup:SecurityGroup", f"{n}-sg", {"vpcId": "vpc-1"}),
     ]
 

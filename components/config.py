@@ -595,6 +595,12 @@ class ImageConfig(Model):
     """Amazon Inspector enhanced scanning for the registry (default basic scan on push)."""
     kms_key_arn: Arn | None = None
     """Customer KMS key for the repository (default: the stack's artifact key)."""
+    initial_digest: Digest | None = None
+    """Freeze the bootstrap image: the digest the first ``pulumi up`` built (``pulumi stack
+    output imageRef``). Set, the stack stops building and exports ``<repo>@<digest>``, so
+    later ``pulumi up`` runs stay quiet when the build context changes (docker-build would
+    otherwise rebuild and push the same immutable release tag, which ECR refuses). Default
+    unset: build (the first bring-up)."""
 
     @field_validator("version")
     @classmethod

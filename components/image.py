@@ -267,6 +267,8 @@ class DotnetServiceImageArgs:
     untagged_expiry_days: int = 7
     enhanced_scanning: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
+    frozen_digest: str | None = None
+    """``dotnet-delivery:image.initialDigest``: no build; export ``<repo>@<digest>``."""
     context_location: str | None = None
     """The context path handed to BuildKit (default ``context_dir``). The stack passes the
     configured, project-relative path so the recorded inputs are the same on every machine
@@ -346,6 +348,7 @@ def args_from_config(
         enhanced_scanning=image.enhanced_scanning,
         tags=dict(tags),
         context_location=image.context,
+        frozen_digest=image.initial_digest,
     )
 
 
@@ -478,13 +481,15 @@ class DotnetServiceImage(pulumi.ComponentResource):
             builder: str | None,
         ) -> docker_build.Image:
             cache = url.apply(lambda u: cache_ref(u, build_platforms))
-            image_opts = child
+            image_opts = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
             builder_args = None
             if builder and builder.startswith(_ENDPOINT_SCHEMES):
                 provider = docker_build.Provider(
                     f"{resource_name}-daemon", host=builder, opts=child
                 )
-                image_opts = pulumi.ResourceOptions(parent=self, provider=provider)
+                image_opts = pulumi.ResourceOptions(
+                    parent=self, provider=provider, retain_on_delete=True
+                )
             elif builder:
                 builder_args = docker_build.BuilderConfigArgs(name=builder)
             return docker_build.Image(
@@ -516,7 +521,11 @@ class DotnetServiceImage(pulumi.ComponentResource):
                 opts=image_opts,
             )
 
-        if args.native_builders:
+        # Builds are retained on delete: freezing the bootstrap image (initialDigest) drops
+        # them from the program, and that must never touch what the registry holds.
+        if args.frozen_digest:
+            digest: pulumi.Input[str] = args.frozen_digest
+        elif args.native_builders:
             images = [
                 build(
                     f"{name}-{arch_of(p)}",
@@ -532,7 +541,7 @@ class DotnetServiceImage(pulumi.ComponentResource):
                 sources=[i.ref for i in images],
                 push=True,
                 registry=registry,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
             digest = index.ref.apply(digest_of)
         else:
@@ -541,7 +550,7 @@ class DotnetServiceImage(pulumi.ComponentResource):
 
         self.repository_url = url
         self.repository_arn = repo.arn
-        self.digest = digest
+        self.digest = pulumi.Output.from_input(digest)
         self.image_ref = pulumi.Output.concat(url, "@", digest)
         self.tags = release_ref.apply(lambda r: [r])
         self.platforms = pulumi.Output.from_input(platforms)

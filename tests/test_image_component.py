@@ -457,3 +457,18 @@ def test_digest_of_a_reference_without_a_sha256_digest_is_refused(ref: str, mess
         image_mod.digest_of(ref)
     assert message in str(caught.value)
     assert repr(ref) in str(caught.value)
+
+
+def test_builds_are_retained_on_delete_and_a_frozen_digest_stops_building() -> None:
+    rec = base()
+    assert rec.one(IMAGE).options["retainOnDelete"] is True
+    frozen = "sha256:" + "c" * 64
+    rec2 = render_with("tooling", stack_file=parse_stack_file(_variant_text(initialDigest=frozen)))
+    assert rec2.find("docker-build:*") == []
+    assert rec2.exports["imageRef"] == f"{URL}@{frozen}"
+    assert (
+        rec2.one("dotnet-delivery:index:DotnetServiceImage").outputs["imageRef"]
+        == f"{URL}@{frozen}"
+    )
+    # The repository and its policies are untouched by the freeze.
+    assert [r.urn for r in rec2.find("aws:ecr/*")] == [r.urn for r in rec.find("aws:ecr/*")]

@@ -1,9 +1,12 @@
 """PromotionPipeline: CodePipeline V2 from commit to prod, one digest, across accounts.
 
 Stages come from :func:`components.render.pipeline_stages.layout` (Source → BuildAndScan →
-per environment [Approval] → [Migrate] → Deploy → [test]). Deploy, migrate and test actions are
-CodeBuild actions on three small projects sharing one service role, the *deployer* role; they
+per environment [Approval] → [Migrate] → Deploy → [test]). Deploy and migrate actions are
+CodeBuild actions on two small projects sharing one service role, the *deployer* role; they
 run ``components/runtime/deploy.py`` / ``migrate.py``, shipped as objects in the artifact bucket.
+Test actions run the configured command (code from the commit) on a third project with its own
+*tester* role, which can deploy nothing and assumes nothing; the environment's endpoint comes
+from the Deploy action's exported ``ENDPOINT``.
 The deploy buildspec runs ``deploy.py --engine auto``, which picks the engine from the
 service's ``deploymentController.type`` (CODE_DEPLOY → a CodeDeploy deployment on the
 deterministic application/group, ECS → UpdateService; EXTERNAL is refused).
@@ -11,10 +14,13 @@ deterministic application/group, ECS → UpdateService; EXTERNAL is refused).
 Cross-account: the deployer role is the only principal that assumes the environment deploy
 roles (``sts:AssumeRole`` on exactly their ARNs), so **``pipelineRoleArn`` exports the deployer
 role's ARN: the role each environment's deploy role must trust.** The CodePipeline service role
-itself only starts the projects. In single-account mode the deployer gets the deploy
-permissions directly (scoped by the deterministic names) and assumes nothing: its inline policy
-keeps its base permissions (logs, reports, artifacts, connection) and each environment's deploy
-permissions are a customer managed policy of their own attached to it
+itself only starts the projects. Per environment: one in the tooling account (the environment
+stack creates no deploy role there, ``components/stacks.py``) is deployed with permissions the
+deployer holds directly (scoped by the deterministic names) and nothing is assumed for it; one
+in another account through its deploy role. The deployer's inline policy keeps its base
+permissions (logs, artifacts, ``sts:AssumeRole`` on the other accounts' deploy roles) and each
+same-account environment's deploy permissions are a customer managed policy of their own
+attached to it
 (:func:`components.render.pipeline_stages.single_account_deploy_policies`), because IAM allows
 10,240 characters for all inline policies of a role together but 6,144 per managed policy and
 10 managed policies per role (default quota). Too many or too large environment policies are a
@@ -27,6 +33,7 @@ environment resources are addressed by :mod:`components.naming`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +51,8 @@ RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 DEPLOY_SCRIPT_KEY = "tools/deploy.py"
 MIGRATE_SCRIPT_KEY = "tools/migrate.py"
 CODEBUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+#: The approval notifier Lambda's timeout (see where it is set).
+NOTIFIER_TIMEOUT_SECONDS = 180
 
 
 @dataclass
@@ -51,11 +60,15 @@ class PromotionPipelineArgs:
     cfg: config_mod.ToolingConfig
     artifact_key: aws.kms.Key
     tags: dict[str, str] = field(default_factory=dict)
+    build_dependencies: Sequence[pulumi.Resource] = ()
+    """What creates the build project's service role (the DevSecOpsBuildProject): the
+    pipeline's policy on that role waits for it."""
 
 
 def environment_steps(cfg: config_mod.ToolingConfig) -> list[ps.EnvironmentStep]:
-    """The configured environments with their deterministic resource names."""
-    single = cfg.accounts.single_account
+    """The configured environments with their deterministic resource names. An environment in
+    the tooling account has no deploy role (the environment stack creates one only in another
+    account): the deployer deploys it with its own permissions."""
     steps = []
     for env in cfg.pipeline.environments:
         account = cfg.accounts.environments[env.name]
@@ -68,7 +81,7 @@ def environment_steps(cfg: config_mod.ToolingConfig) -> list[ps.EnvironmentStep]
                 migrate=env.migrate,
                 approval_before=env.approval_before,
                 deploy_role_arn=None
-                if single
+                if account == cfg.accounts.tooling
                 else naming.deploy_role_arn(cfg.app.name, env.name, account_id=account),
                 cluster=n.cluster,
                 ecs_service=n.ecs_service,
@@ -87,13 +100,17 @@ def environment_steps(cfg: config_mod.ToolingConfig) -> list[ps.EnvironmentStep]
 def single_account_policies(
     cfg: config_mod.ToolingConfig, steps: list[ps.EnvironmentStep]
 ) -> list[ps.EnvironmentPolicy]:
-    """The single-account deployer's per-environment managed policies (plain values).
+    """The deployer's managed policies, one per environment in the tooling account (no deploy
+    role), in promotion order (plain values).
 
     Raises :class:`~components.config.ConfigError` when they do not fit IAM's quotas (one
     line per problem, each naming ``dotnet-delivery:pipeline.environments``)."""
     try:
         return ps.single_account_deploy_policies(
-            region=cfg.region, account_id=cfg.account_id, service=cfg.app.name, environments=steps
+            region=cfg.region,
+            account_id=cfg.account_id,
+            service=cfg.app.name,
+            environments=[s for s in steps if s.deploy_role_arn is None],
         )
     except ps.DeployerPolicyError as exc:
         raise config_mod.ConfigError(exc.problems) from None
@@ -118,9 +135,8 @@ class PromotionPipeline(pulumi.ComponentResource):
     ) -> None:
         cfg = args.cfg
         steps = environment_steps(cfg)
-        single = cfg.accounts.single_account
         # Plain values only, before anything is registered: a quota problem is a config error.
-        env_policies = single_account_policies(cfg, steps) if single else []
+        env_policies = single_account_policies(cfg, steps)
         super().__init__(TYPE_TOKEN, name, None, opts)
         pcfg = cfg.pipeline
         names = cfg.names
@@ -136,11 +152,13 @@ class PromotionPipeline(pulumi.ComponentResource):
         deploy_project = names.build_project("deploy")
         migrate_project = names.build_project("migrate")
         test_project = names.build_project("test")
-        deployer_projects = [deploy_project, test_project]
+        deployer_projects = [deploy_project]
         if any(s.migrate for s in steps):
             deployer_projects.append(migrate_project)
         pipeline_role_name = names.pipeline_role
         deployer_role_name = names.role("deployer")
+        tester_role_name = names.role("tester")
+        tester_role_arn = naming.role_arn(tester_role_name, account_id=account)
         build_role_arn = naming.role_arn(names.build_role, account_id=account)
         pipeline_role_arn = naming.role_arn(pipeline_role_name, account_id=account)
         deployer_role_arn = naming.role_arn(deployer_role_name, account_id=account)
@@ -198,7 +216,12 @@ class PromotionPipeline(pulumi.ComponentResource):
                 lambda arn: iam.to_json(
                     ps.bucket_policy(
                         bucket_arn=arn,
-                        reader_role_arns=[pipeline_role_arn, build_role_arn, deployer_role_arn],
+                        reader_role_arns=[
+                            pipeline_role_arn,
+                            build_role_arn,
+                            deployer_role_arn,
+                            tester_role_arn,
+                        ],
                     )
                 )
             ),
@@ -234,6 +257,19 @@ class PromotionPipeline(pulumi.ComponentResource):
                 opts=child,
             )
             connection_arn = connection.arn
+        # The build's CODEBUILD_CLONE_REF source (full clone) is cloned through the connection
+        # under the build project's service role (created by DevSecOpsBuildProject, which
+        # grants no connection use: it does not know the connection).
+        if pcfg.source.full_clone:
+            aws.iam.RolePolicy(
+                f"{name}-build-connection-policy",
+                role=names.build_role,
+                name="source-connection",
+                policy=connection_arn.apply(
+                    lambda arn: iam.to_json(ps.build_connection_policy(connection_arn=arn))
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.build_dependencies)),
+            )
 
         # --- approval topic + notifier ----------------------------------------------------
         topic_arn: pulumi.Output[str] | None = None
@@ -255,38 +291,64 @@ class PromotionPipeline(pulumi.ComponentResource):
             name=deployer_role_name,
             service="codebuild.amazonaws.com",
             account_id=account,
-            description=f"{cfg.app.name}: deploy/migrate/test CodeBuild projects",
+            description=f"{cfg.app.name}: deploy/migrate CodeBuild projects",
             tags=tags,
             parent=self,
         )
         deployer_policy = aws.iam.RolePolicy(
             f"{name}-deployer-policy",
             role=deployer_role.id,
-            policy=pulumi.Output.all(connection_arn, bucket.arn, key.arn, report_group.arn).apply(
+            policy=pulumi.Output.all(bucket.arn, key.arn).apply(
                 lambda v: iam.to_json(
                     ps.deployer_role_policy(
                         region=region,
                         account_id=account,
                         projects=deployer_projects,
-                        connection_arn=v[0],
-                        bucket_arn=v[1],
-                        key_arn=v[2],
-                        report_group_arn=v[3],
+                        bucket_arn=v[0],
+                        key_arn=v[1],
                         deploy_role_arns=deploy_role_arns,
                     )
                 )
             ),
             opts=child,
         )
-        # Single-account mode: each environment's deploy permissions, one managed policy each.
+        # The test project runs code from the commit: its own role, no deploy rights.
+        tester_role = _wiring.same_account_service_role(
+            f"{name}-tester-role",
+            name=tester_role_name,
+            service="codebuild.amazonaws.com",
+            account_id=account,
+            description=f"{cfg.app.name}: environment test CodeBuild project (no deploy rights)",
+            tags=tags,
+            parent=self,
+        )
+        tester_policy = aws.iam.RolePolicy(
+            f"{name}-tester-policy",
+            role=tester_role.id,
+            policy=pulumi.Output.all(connection_arn, bucket.arn, key.arn, report_group.arn).apply(
+                lambda v: iam.to_json(
+                    ps.tester_role_policy(
+                        region=region,
+                        account_id=account,
+                        project=test_project,
+                        connection_arn=v[0],
+                        bucket_arn=v[1],
+                        key_arn=v[2],
+                        report_group_arn=v[3],
+                    )
+                )
+            ),
+            opts=child,
+        )
+        # Environments in the tooling account: deploy permissions, one managed policy each.
         deployer_permissions: list[pulumi.Resource] = [deployer_policy]
         for env_policy in env_policies:
             managed = aws.iam.Policy(
                 f"{name}-deployer-{env_policy.environment}-policy",
                 name=env_policy.name,
                 description=(
-                    f"{cfg.app.name}: deploy/migrate/test in {env_policy.environment} "
-                    "(single-account mode)"
+                    f"{cfg.app.name}: deploy/migrate in {env_policy.environment} "
+                    "(tooling account: no deploy role)"
                 ),
                 policy=iam.to_json(env_policy.document),
                 tags=tags,
@@ -300,9 +362,14 @@ class PromotionPipeline(pulumi.ComponentResource):
                     opts=child,
                 )
             )
+        step_timeout = cfg.build.timeout_minutes * 2
         specs = {
             deploy_project: pulumi.Output.from_input(
-                ps.deploy_buildspec(bucket=bucket_name, script_key=DEPLOY_SCRIPT_KEY)
+                ps.deploy_buildspec(
+                    bucket=bucket_name,
+                    script_key=DEPLOY_SCRIPT_KEY,
+                    build_timeout_minutes=step_timeout,
+                )
             ),
             test_project: report_group.arn.apply(
                 lambda arn: ps.test_buildspec(report_group_arn=arn)
@@ -318,6 +385,9 @@ class PromotionPipeline(pulumi.ComponentResource):
             )
         projects: list[pulumi.Resource] = []
         for project_name, buildspec in specs.items():
+            tester = project_name == test_project
+            role_of = tester_role if tester else deployer_role
+            permissions = [tester_policy] if tester else deployer_permissions
             log_group = _wiring.log_group(
                 f"{name}-{project_name}-logs",
                 name=f"/aws/codebuild/{project_name}",
@@ -330,7 +400,7 @@ class PromotionPipeline(pulumi.ComponentResource):
                     f"{name}-{project_name}",
                     name=project_name,
                     description=f"{cfg.app.name}: pipeline step ({project_name})",
-                    service_role=deployer_role.arn,
+                    service_role=role_of.arn,
                     encryption_key=key.arn,
                     source={"type": "CODEPIPELINE", "buildspec": buildspec},
                     artifacts={"type": "CODEPIPELINE"},
@@ -343,10 +413,10 @@ class PromotionPipeline(pulumi.ComponentResource):
                     logs_config={
                         "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name}
                     },
-                    build_timeout=cfg.build.timeout_minutes * 2,
+                    build_timeout=step_timeout,
                     tags=tags,
                     opts=pulumi.ResourceOptions(
-                        parent=self, depends_on=[*deployer_permissions, log_group, *scripts]
+                        parent=self, depends_on=[*permissions, log_group, *scripts]
                     ),
                 )
             )
@@ -373,7 +443,7 @@ class PromotionPipeline(pulumi.ComponentResource):
                         account_id=account,
                         build_project=build_project,
                         build_batch=batch,
-                        deployer_projects=deployer_projects,
+                        deployer_projects=[*deployer_projects, test_project],
                         connection_arn=v[0],
                         bucket_arn=v[1],
                         key_arn=v[2],
@@ -562,7 +632,12 @@ class PromotionPipeline(pulumi.ComponentResource):
                     )
                 }
             ),
-            timeout=60,
+            # More than the notifier's worst-case retry time, so its retries are not cut short:
+            # with its defaults 5 attempts x 5 s HTTP timeout + 4 waits of up to 20 s each
+            # (Retry-After capped at WEBHOOK_MAX_DELAY_SECONDS) + 5 s final-log margin + the
+            # secret read is about 115 s. (The notifier also budgets from the remaining time
+            # and logs when it gives up, but a shorter timeout would give up on a 429.)
+            timeout=NOTIFIER_TIMEOUT_SECONDS,
             memory_size=128,
             environment={
                 "variables": {"FORMAT": approval.format, "WEBHOOK_SECRET_ARN": secret_arn}
@@ -612,6 +687,12 @@ def _stage_args(stage: ps.Stage) -> aws.codepipeline.PipelineStageArgs:
 
 
 def from_config(
-    cfg: config_mod.ToolingConfig, *, artifact_key: aws.kms.Key, tags: dict[str, str]
+    cfg: config_mod.ToolingConfig,
+    *,
+    artifact_key: aws.kms.Key,
+    tags: dict[str, str],
+    build_dependencies: Sequence[pulumi.Resource] = (),
 ) -> PromotionPipeline:
-    return PromotionPipeline("pipeline", PromotionPipelineArgs(cfg, artifact_key, tags))
+    return PromotionPipeline(
+        "pipeline", PromotionPipelineArgs(cfg, artifact_key, tags, build_dependencies)
+    )

@@ -101,8 +101,10 @@ def test_role_each_action_runs_under() -> None:
         role = projects[a["configuration"]["ProjectName"]]
         if a["name"] == "BuildAndScan":
             assert "build" in str(role) and "deployer" not in str(role)
+        elif a["category"] == "Test":
+            assert str(role).endswith(":role/orders-api-tooling-tester"), (a["name"], role)
         else:
-            assert "deployer" in str(role), (a["name"], role)
+            assert str(role).endswith(":role/orders-api-tooling-deployer"), (a["name"], role)
     assert rec.one(PIPELINE).inputs["roleArn"]  # the pipeline role runs source and approval
 
 
@@ -118,9 +120,11 @@ def test_tooling_touches_no_environment_account_or_stack() -> None:
     for account in ENV_ACCOUNTS:
         for m in re.finditer(account, text):
             around = text[max(0, m.start() - 30) : m.end() + 40]
-            assert f"arn:aws:iam::{account}:role/orders-api-" in around and "-deploy" in around, (
-                around
-            )
+            # a deploy role ARN, or (artifact key policy) the account root that principal
+            # conditions narrow to the deploy role
+            assert (
+                f"arn:aws:iam::{account}:role/orders-api-" in around and "-deploy" in around
+            ) or f"arn:aws:iam::{account}:root" in around, around
 
 
 def test_multi_account_assume_and_key_policy() -> None:
@@ -140,7 +144,9 @@ def test_multi_account_assume_and_key_policy() -> None:
     ]
     key_policy = json.loads(multi().one("aws:kms/keyPolicy:KeyPolicy").inputs["policy"])
     decrypt = [s for s in key_policy["Statement"] if s["Sid"] == "DeployRolesDecrypt"]
-    assert sorted(decrypt[0]["Principal"]["AWS"]) == sorted(assumes[0]["Resource"])
+    # the deploy roles as a condition on their account roots (components/render/kms.py)
+    principal_arns = decrypt[0]["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+    assert sorted(principal_arns) == sorted(assumes[0]["Resource"])
 
 
 def test_single_account_mode_assumes_nothing() -> None:
@@ -299,3 +305,137 @@ def test_program_raises_config_error_naming_the_key() -> None:
     # ten environments are within the default quota
     rec = engine.render("tooling", stack_file=engine.parse_stack_file(_single_account_stack(10)))
     assert rec.count(ATTACHMENT) == 10
+
+
+# --------------------------------------------------------------------------------------
+# Review fixes
+# --------------------------------------------------------------------------------------
+def _inline(rec: Recording, suffix: str) -> dict[str, Any]:
+    (policy,) = [
+        r.inputs["policy"]
+        for r in rec.find("aws:iam/rolePolicy:RolePolicy")
+        if r.name.endswith(suffix)
+    ]
+    return dict(json.loads(policy))
+
+
+def _actions(rec: Recording) -> dict[str, dict[str, Any]]:
+    return {a["name"]: a for s in _stages(rec) for a in s["actions"]}
+
+
+def _vars(action: dict[str, Any]) -> dict[str, str]:
+    return {
+        v["name"]: v["value"] for v in json.loads(action["configuration"]["EnvironmentVariables"])
+    }
+
+
+@pytest.mark.parametrize("mode", ["multi", "single"])
+def test_test_project_has_its_own_role_without_deploy_rights(mode: str) -> None:
+    rec = multi() if mode == "multi" else single()
+    tester = _inline(rec, "tester-policy")
+    text = json.dumps(tester)
+    for forbidden in ("sts:", "ecs:", "codedeploy:", "iam:PassRole", "elasticloadbalancing:"):
+        assert forbidden not in text, forbidden
+    assert {s["Sid"] for s in tester["Statement"]} == {
+        "Logs",
+        "ArtifactsRead",
+        "ArtifactBucket",
+        "ArtifactKey",
+        "Reports",
+        "Connection",
+    }
+    # no managed policy is attached to the tester role
+    assert not [r for r in rec.find(ATTACHMENT) if r.inputs["role"] == "orders-api-tooling-tester"]
+    actions = _actions(rec)
+    for name in ("SmokeTestDev", "IntegrationTestStage", "PostDeployValidationProd"):
+        env_name = name.split("Test")[-1].split("Validation")[-1]
+        variables = _vars(actions[name])
+        assert variables["ENDPOINT"] == f"#{{Deploy{env_name}.ENDPOINT}}"
+        assert "DEPLOY_ROLE_ARN" not in variables and "ALB_NAME" not in variables
+        assert actions[f"Deploy{env_name}"]["namespace"] == f"Deploy{env_name}"
+    # the tester project's buildspec assumes nothing
+    project = rec.one("aws:codebuild/project:Project", {"name": "orders-api-tooling-test"})
+    assert "sts " not in project.inputs["source"]["buildspec"]
+    assert "as_deploy_role" not in project.inputs["source"]["buildspec"]
+
+
+def test_build_role_may_use_the_connection_for_the_full_clone() -> None:
+    rec = multi()
+    (policy,) = [
+        r
+        for r in rec.find("aws:iam/rolePolicy:RolePolicy")
+        if r.name.endswith("build-connection-policy")
+    ]
+    assert policy.inputs["role"] == "orders-api-tooling-build"  # components/build.py's role
+    (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+    assert statement["Action"] == [
+        "codeconnections:UseConnection",
+        "codestar-connections:UseConnection",
+    ]
+    connection = rec.one("aws:codestarconnections/connection:Connection").outputs["arn"]
+    assert statement["Resource"] == connection
+    source = _actions(rec)["Source"]
+    assert source["configuration"]["OutputArtifactFormat"] == "CODEBUILD_CLONE_REF"
+    assert source["namespace"] == "SourceVariables"
+    assert _vars(_actions(rec)["BuildAndScan"])["COMMIT_ID"] == "#{SourceVariables.CommitId}"
+
+
+def test_bucket_policy_has_no_principal_allow() -> None:
+    rec = multi()
+    doc = json.loads(rec.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    assert [s["Effect"] for s in doc["Statement"]] == ["Deny", "Deny"]
+    readers = doc["Statement"][1]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert readers == sorted(
+        f"arn:aws:iam::111111111111:role/orders-api-tooling-{r}"
+        for r in ("pipeline", "build", "deployer", "tester")
+    )
+
+
+def test_mixed_accounts_decide_per_environment() -> None:
+    """dev in the tooling account (no deploy role: direct permissions), stage/prod elsewhere."""
+    text = (ROOT / "Pulumi.tooling.yaml").read_text(encoding="utf-8")
+    text = text.replace(f'"{ENV_ACCOUNTS[0]}"', '"111111111111"')
+    rec = engine.render("tooling", stack_file=engine.parse_stack_file(text))
+    variables = {n: _vars(a) for n, a in _actions(rec).items() if n.startswith("Deploy")}
+    assert variables["DeployDev"]["DEPLOY_ROLE_ARN"] == ""
+    assert variables["DeployStage"]["DEPLOY_ROLE_ARN"] == (
+        f"arn:aws:iam::{ENV_ACCOUNTS[1]}:role/orders-api-stage-deploy"
+    )
+    assert variables["DeployProd"]["DEPLOY_ROLE_ARN"] == (
+        f"arn:aws:iam::{ENV_ACCOUNTS[2]}:role/orders-api-prod-deploy"
+    )
+    assert sorted(_deployer_managed(rec)) == ["orders-api-tooling-deploy-dev"]
+    deployer = _inline(rec, "deployer-policy")
+    (assume,) = [s for s in deployer["Statement"] if s["Sid"] == "AssumeDeployRoles"]
+    assert assume["Resource"] == [
+        f"arn:aws:iam::{ENV_ACCOUNTS[1]}:role/orders-api-stage-deploy",
+        f"arn:aws:iam::{ENV_ACCOUNTS[2]}:role/orders-api-prod-deploy",
+    ]
+
+
+def test_notifier_timeout_exceeds_its_worst_case_retry_time() -> None:
+    fn = multi().one("aws:lambda/function:Function").inputs
+    # 5 attempts x 5 s + 4 x 20 s backoff + 5 s margin (approval_notifier defaults) = 110 s
+    assert fn["timeout"] >= 120
+
+
+def test_deploy_step_times_out_before_its_project() -> None:
+    import yaml as yaml_mod
+
+    rec = multi()
+    project = rec.one("aws:codebuild/project:Project", {"name": "orders-api-tooling-deploy"})
+    spec = yaml_mod.safe_load(project.inputs["source"]["buildspec"])
+    (command,) = spec["phases"]["build"]["commands"]
+    seconds = int(command.split("--timeout-seconds ")[1].split()[0])
+    assert seconds == (project.inputs["buildTimeout"] - 5) * 60
+
+
+def test_approval_reads_the_first_deploy_and_names_the_passed_tests() -> None:
+    approval = _actions(multi())["ApproveProd"]
+    data = json.loads(approval["configuration"]["CustomData"])
+    assert data["version"] == "#{DeployDev.RELEASE_VERSION}"
+    assert data["commit"] == "#{DeployDev.RELEASE_COMMIT}"
+    assert data["digest"] == "#{DeployDev.IMAGE_DIGEST}"
+    assert data["tests"] == "SmokeTestDev: passed; IntegrationTestStage: passed"
+    build = _actions(multi())["BuildAndScan"]
+    assert build["configuration"]["CombineArtifacts"] == "true"

@@ -5,19 +5,20 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components import naming
 from components.render import deployment, iam, iam_deploy
 from components.render import pipeline_stages as ps
+from components.testing import phase_runner
 
 
 def _env(name: str, **kw: object) -> ps.EnvironmentStep:
@@ -76,7 +77,8 @@ def test_build_outputs_are_exactly_the_deploy_inputs() -> None:
                 "name": "PIPELINE_EXECUTION_ID",
                 "value": "#{codepipeline.PipelineExecutionId}",
                 "type": "PLAINTEXT",
-            }
+            },
+            {"name": "COMMIT_ID", "value": "#{SourceVariables.CommitId}", "type": "PLAINTEXT"},
         ],
         separators=(",", ":"),
     )
@@ -101,7 +103,12 @@ def test_source_full_clone_and_approval_custom_data() -> None:
     approval = next(a for a in ps.actions(stages) if a.category == "Approval")
     data = json.loads(approval.configuration["CustomData"])
     assert data["environment"] == "prod" and data["release"] == 1
-    assert data["digest"] == "#{BuildVariables.IMAGE_DIGEST}"
+    # the first deploy's exported release metadata (a batch build exports nothing usable)
+    assert data["digest"] == "#{DeployDev.IMAGE_DIGEST}"
+    assert data["version"] == "#{DeployDev.RELEASE_VERSION}"
+    assert data["commit"] == "#{DeployDev.RELEASE_COMMIT}"
+    assert data["tests"] == "SmokeTestDev: passed; IntegrationTestStage: passed"
+    assert "BuildVariables" not in approval.configuration["CustomData"]
     assert approval.configuration["NotificationArn"].endswith(":approval")
 
 
@@ -150,11 +157,9 @@ def _allow_actions(doc: dict) -> list[str]:
 DEPLOYER_COMMON: dict[str, Any] = dict(
     region="eu-west-1",
     account_id="111111111111",
-    projects=["d", "t"],
-    connection_arn="arn:c",
+    projects=["d", "m"],
     bucket_arn="arn:aws:s3:::b",
     key_arn="arn:k",
-    report_group_arn="arn:r",
 )
 
 
@@ -203,11 +208,9 @@ def test_deployer_policy_assumes_only_deploy_roles_or_nothing() -> None:
     single = ps.deployer_role_policy(**DEPLOYER_COMMON, deploy_role_arns=[])
     assert [s["Sid"] for s in single["Statement"]] == [
         "Logs",
-        "Reports",
         "ArtifactsRead",
         "ArtifactBucket",
         "ArtifactKey",
-        "Connection",
     ]
     # ... and the deploy permissions live in the environment's managed policy
     (dev,) = _policies([_named_env("dev")])
@@ -422,6 +425,9 @@ def test_bucket_policy_tls_only_and_readers() -> None:
     }
     others = doc["Statement"][1]
     assert others["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == ["arn:r1", "arn:r2"]
+    # no principal Allow (S3 rejects principals that do not exist yet): Denies only
+    assert [s["Effect"] for s in doc["Statement"]] == ["Deny", "Deny"]
+    assert "arn:r1" not in json.dumps([s["Principal"] for s in doc["Statement"]])
     assert iam.to_json(doc)  # serialisable
 
 
@@ -429,19 +435,21 @@ def test_bucket_policy_tls_only_and_readers() -> None:
 # Inline buildspecs of the deploy / migrate / test projects
 # --------------------------------------------------------------------------------------
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
+BUILD_TIMEOUT = 60
+
+
+def _spec_of(buildspec: str) -> dict[str, Any]:
+    return dict(yaml.safe_load(buildspec))
 
 
 def _commands(buildspec: str) -> list[str]:
-    return list(json.loads(buildspec)["phases"]["build"]["commands"])
-
-
-def _script(commands: list[str]) -> str:
-    # CodeBuild runs a phase's commands in one bash session (as_deploy_role stays defined).
-    return "#!/bin/bash\n" + "\n".join(commands) + "\n"
+    return list(_spec_of(buildspec)["phases"]["build"]["commands"])
 
 
 BUILDSPECS = {
-    "deploy": ps.deploy_buildspec(bucket="artifacts-bucket", script_key="tools/deploy.py"),
+    "deploy": ps.deploy_buildspec(
+        bucket="artifacts-bucket", script_key="tools/deploy.py", build_timeout_minutes=BUILD_TIMEOUT
+    ),
     "migrate": ps.migrate_buildspec(
         bucket="artifacts-bucket",
         script_key="tools/migrate.py",
@@ -452,47 +460,99 @@ BUILDSPECS = {
 
 
 @pytest.mark.parametrize("name", sorted(BUILDSPECS))
-def test_buildspec_commands_pass_shellcheck(name: str, tmp_path: Path) -> None:
-    path = tmp_path / f"{name}.sh"
-    path.write_text(_script(_commands(BUILDSPECS[name])), encoding="utf-8")
-    result = subprocess.run(
-        [str(SHELLCHECK), "--shell=bash", "--severity=style", "--format=gcc", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_each_command_stands_alone(name: str, tmp_path: Path) -> None:
+    """Every command is self-contained (a fresh shell per command or one shell for all):
+    strict mode first, and whatever calls as_deploy_role defines it in the same command."""
+    text = BUILDSPECS[name]
+    assert "- |\n" in text  # a YAML block scalar command
+    for index, command in enumerate(_commands(text)):
+        assert command.startswith("set -euo pipefail\n"), command[:40]
+        if "as_deploy_role " in command:
+            assert "as_deploy_role() {" in command
+        path = tmp_path / f"{name}-{index}.sh"
+        path.write_text("#!/bin/bash\n" + command, encoding="utf-8")
+        result = subprocess.run(
+            [str(SHELLCHECK), "--shell=bash", "--severity=style", "--format=gcc", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _deploy_argv(env: dict[str, str], tmp_path: Path) -> list[str]:
-    """The argv deploy.py receives when the deploy command runs with the action's variables
-    (bash expands it; python3 is a function that prints its arguments)."""
-    (command,) = [c for c in _commands(BUILDSPECS["deploy"]) if c.startswith("python3 ")]
-    script = tmp_path / "run.sh"
-    script.write_text(
-        "python3() { printf '%s\\0' \"$@\"; }\n" + f"DETAIL=./imageDetail.json\n{command}\n",
-        encoding="utf-8",
-    )
-    out = subprocess.run(
-        ["bash", str(script)],
-        env={"PATH": os.environ["PATH"], "AWS_REGION": "eu-west-1", **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.split("\0")[:-1]
+FAKE_AWS = r"""#!/bin/bash
+# fake aws: records argv (one line, NUL-separated) and the access key it ran with
+{ printf '%s\0' "${AWS_ACCESS_KEY_ID:-none}" "$@"; printf '\n'; } >> "$FAKE_LOG"
+case "$1 $2" in
+  "sts assume-role") printf 'AKIAFAKE\tsecret\ttoken\n' ;;
+  "elbv2 describe-load-balancers") echo "orders-alb-123.eu-west-1.elb.amazonaws.com" ;;
+  "ecs describe-services")
+    case "$*" in *subnets*) echo "subnet-0a,subnet-0b" ;; *) echo "sg-0a" ;; esac ;;
+  "s3 cp") ;;
+  *) echo "fake aws: unsupported $*" >&2; exit 2 ;;
+esac
+"""
+FAKE_PYTHON = r"""#!/bin/bash
+# fake python3: records the runtime scripts' argv; anything else runs the real interpreter
+case "${1:-}" in
+  /tmp/deploy.py|/tmp/migrate.py)
+    { printf '%s\0' python3 "$@"; printf '\n'; } >> "$FAKE_LOG"
+    exit "${FAKE_SCRIPT_RC:-0}" ;;
+esac
+exec "$REAL_PYTHON" "$@"
+"""
+IMAGE_URI = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/orders-api@sha256:" + "ab" * 32
+RELEASE = {
+    "service": "orders-api",
+    "version": "1.8.0-build.247-git.a1b2c3d4e5f6",
+    "tag": "1.8.0-build.247-git.a1b2c3d4e5f6",
+    "commit": "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+    "digest": "sha256:" + "ab" * 32,
+    "imageUri": IMAGE_URI,
+}
 
 
-@pytest.mark.parametrize("single", [False, True])
-def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names(
-    single: bool, tmp_path: Path
-) -> None:
-    from components import naming
-    from components.runtime import deploy
+def _build_output(tmp_path: Path, *, release: dict[str, Any] | None = None) -> Path:
+    """BuildOutput as the batch's combined artifact lays it out (one directory per build)."""
+    src = tmp_path / "src"
+    (src / "publish").mkdir(parents=True)
+    (src / "publish" / "imageDetail.json").write_text(json.dumps({"ImageURI": IMAGE_URI}))
+    (src / "publish" / "release.json").write_text(json.dumps(release or RELEASE))
+    return src
 
-    role = None if single else "arn:aws:iam::222222222222:role/orders-api-stage-deploy"
+
+def _run_step(
+    name: str, variables: dict[str, str], src: Path, tmp_path: Path, **extra: str
+) -> tuple[phase_runner.BuildResult, list[list[str]]]:
+    """Run a step buildspec through the phase runner (one fresh shell per command) with fake
+    aws / python3; returns the result and the recorded calls (argv, aws: key id first)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool, text in (("aws", FAKE_AWS), ("python3", FAKE_PYTHON)):
+        (bin_dir / tool).write_text(text, encoding="utf-8")
+        (bin_dir / tool).chmod(0o755)
+    log = tmp_path / "calls.log"
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "FAKE_LOG": str(log),
+        "REAL_PYTHON": sys.executable,
+        "AWS_REGION": "eu-west-1",
+        **variables,
+        **extra,
+    }
+    result = phase_runner.run_buildspec(_spec_of(BUILDSPECS[name]), src, env=env)
+    calls = [line.split("\0")[:-1] for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
+
+
+def _variables(action: ps.Action) -> dict[str, str]:
+    return {v["name"]: v["value"] for v in json.loads(action.configuration["EnvironmentVariables"])}
+
+
+def _stage_env(single: bool, **kw: Any) -> ps.EnvironmentStep:
     n = naming.Names("orders-api", "stage")
-    env = _env(
+    role = None if single else "arn:aws:iam::222222222222:role/orders-api-stage-deploy"
+    return _env(
         "stage",
         deploy_role_arn=role,
         cluster=n.cluster,
@@ -502,12 +562,26 @@ def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names
         codedeploy_application=n.codedeploy_application,
         codedeploy_group=n.codedeploy_group,
         hook_function=n.hook_function,
+        migration_family=n.migration_family,
+        alb=n.alb,
+        **kw,
     )
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_deploy_step_runs_deploy_py_and_exports_endpoint_and_release(
+    single: bool, tmp_path: Path
+) -> None:
+    from components.runtime import deploy
+
+    n = naming.Names("orders-api", "stage")
+    env = _stage_env(single)
     action = next(a for a in ps.actions(ps.layout(_spec([env]))) if a.name == "DeployStage")
-    variables = {
-        v["name"]: v["value"] for v in json.loads(action.configuration["EnvironmentVariables"])
-    }
-    argv = _deploy_argv(variables, tmp_path)
+    assert action.namespace == "DeployStage"
+    result, calls = _run_step("deploy", _variables(action), _build_output(tmp_path), tmp_path)
+    assert result.status == "SUCCEEDED", result.output
+    (script,) = [c for c in calls if c[0] == "python3"]
+    argv = script[1:]
     assert argv[0] == "/tmp/deploy.py"
     args = deploy.parse_args(argv[1:])
     assert args.engine == "auto" and args.mode is None
@@ -517,7 +591,6 @@ def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names
         n.task_family,
         n.container,
     )
-    # auto + CODE_DEPLOY defaults to create-deployment, which needs exactly these names
     assert (args.codedeploy_app, args.codedeploy_group) == (
         n.codedeploy_application,
         n.codedeploy_group,
@@ -525,16 +598,55 @@ def test_deploy_step_runs_deploy_py_with_engine_auto_and_the_deterministic_names
     assert deploy.resolve_mode(args, "codedeploy", detected_from="CODE_DEPLOY") == (
         "create-deployment"
     )
-    assert deploy.resolve_mode(args, "ecs", detected_from="ECS") == "update-service"
-    assert args.role_arn == role and args.region == "eu-west-1"
-    # CodeDeploy deployments run the environment's smoke-test hook on the test listener.
-    assert args.hook == [f"AfterAllowTestTraffic={n.hook_function}"]
+    assert args.role_arn == env.deploy_role_arn and args.region == "eu-west-1"
     assert deploy._parse_hooks(args.hook) == {
         "AfterAllowTestTraffic": "orders-api-stage-smoke-hook"
     }
-    assert str(args.image_detail_file) == "imageDetail.json"
-    # the engine is no longer picked in shell
-    assert "describe-services" not in BUILDSPECS["deploy"]
+    assert str(args.image_detail_file) == "publish/imageDetail.json"
+    # deploy.py stops (and rolls back) 5 minutes before CodeBuild's build timeout
+    assert args.timeout_seconds == (BUILD_TIMEOUT - 5) * 60
+    # the endpoint lookup runs as the deploy role (or, same account, as the deployer)
+    (lookup,) = [c for c in calls if c[1:3] == ["elbv2", "describe-load-balancers"]]
+    assert lookup[lookup.index("--names") + 1] == n.alb
+    assert lookup[0] == ("none" if single else "AKIAFAKE")
+    assert bool([c for c in calls if c[1:3] == ["sts", "assume-role"]]) == (not single)
+    assert dict(result.exported_variables) == {
+        "ENDPOINT": "https://orders-alb-123.eu-west-1.elb.amazonaws.com",
+        "RELEASE_VERSION": RELEASE["version"],
+        "RELEASE_COMMIT": RELEASE["commit"],
+        "IMAGE_DIGEST": RELEASE["digest"],
+        "IMAGE_URI": IMAGE_URI,
+    }
+    assert tuple(_spec_of(BUILDSPECS["deploy"])["env"]["exported-variables"]) == ps.DEPLOY_EXPORTS
+
+
+def test_deploy_step_refuses_a_release_json_of_another_image(tmp_path: Path) -> None:
+    other = {**RELEASE, "imageUri": IMAGE_URI.replace("ab", "cd")}
+    action = next(
+        a for a in ps.actions(ps.layout(_spec([_stage_env(False)]))) if a.name == "DeployStage"
+    )
+    result, calls = _run_step(
+        "deploy", _variables(action), _build_output(tmp_path, release=other), tmp_path
+    )
+    assert result.status == "FAILED"
+    assert "release.json names" in result.output
+    assert not [c for c in calls if c[0] == "python3"]  # nothing deployed
+
+
+def test_deploy_step_fails_when_deploy_py_fails(tmp_path: Path) -> None:
+    action = next(
+        a for a in ps.actions(ps.layout(_spec([_stage_env(False)]))) if a.name == "DeployStage"
+    )
+    result, calls = _run_step(
+        "deploy", _variables(action), _build_output(tmp_path), tmp_path, FAKE_SCRIPT_RC="1"
+    )
+    assert result.status == "FAILED"
+    assert not [c for c in calls if c[1:2] == ["elbv2"]]
+
+
+def test_deploy_timeout_must_exceed_the_margin() -> None:
+    with pytest.raises(ValueError, match="build_timeout_minutes: 5;"):
+        ps.deploy_buildspec(bucket="b", script_key="k", build_timeout_minutes=5)
 
 
 def test_migration_role_purposes_match_the_component() -> None:
@@ -546,59 +658,126 @@ def test_migration_role_purposes_match_the_component() -> None:
 @pytest.mark.parametrize("single", [False, True])
 def test_migrate_step_runs_migrate_py_with_the_promoted_image(single: bool, tmp_path: Path) -> None:
     """The Migrate<Env> action's variables + the migrate buildspec give migrate.py the family,
-    the migrate container and BuildOutput's imageDetail.json (the digest the deploy gets)."""
+    the migrate container, BuildOutput's imageDetail.json and the service's network, read as
+    the deploy role; run through the phase runner (a fresh shell per command)."""
     from components.runtime import migrate
 
-    role = None if single else "arn:aws:iam::222222222222:role/orders-api-stage-deploy"
     n = naming.Names("orders-api", "stage")
-    env = _env(
-        "stage",
-        migrate=True,
-        deploy_role_arn=role,
-        cluster=n.cluster,
-        ecs_service=n.ecs_service,
-        migration_family=n.migration_family,
-    )
+    env = _stage_env(single, migrate=True)
     stages = ps.layout(_spec([env]))
     names = [s.name for s in stages]
     assert names.index("MigrateStage") == names.index("DeployStage") - 1
     action = next(a for a in ps.actions(stages) if a.name == "MigrateStage")
     assert action.input_artifacts == (ps.BUILD_OUTPUT,)
-    variables = {
-        v["name"]: v["value"] for v in json.loads(action.configuration["EnvironmentVariables"])
-    }
-    commands = _commands(BUILDSPECS["migrate"])
-    (command,) = [c for c in commands if c.startswith("python3 ")]
-    # imageDetail.json is found in the input artifact exactly as the deploy step finds it
-    find = [c for c in commands if "imageDetail.json" in c and c.startswith("DETAIL=")]
-    assert find and find == [c for c in _commands(BUILDSPECS["deploy"]) if c.startswith("DETAIL=")]
-    script = tmp_path / "run.sh"
-    script.write_text(
-        "python3() { printf '%s\\0' \"$@\"; }\n"
-        "DETAIL=./imageDetail.json SUBNETS=subnet-0a1b2c3d SGS=sg-0a1b2c3d\n"
-        f"{command}\n",
-        encoding="utf-8",
-    )
-    out = subprocess.run(
-        ["bash", str(script)],
-        env={"PATH": os.environ["PATH"], "AWS_REGION": "eu-west-1", **variables},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    argv = out.split("\0")[:-1]
-    assert argv[0] == "/tmp/migrate.py"
-    # migrate.py loads the deploy.py beside it: both objects land in the directory it runs from
-    assert [c for c in commands if c.startswith("aws s3 cp ")] == [
-        'aws s3 cp "s3://artifacts-bucket/tools/deploy.py" /tmp/deploy.py',
-        'aws s3 cp "s3://artifacts-bucket/tools/migrate.py" /tmp/migrate.py',
+    result, calls = _run_step("migrate", _variables(action), _build_output(tmp_path), tmp_path)
+    assert result.status == "SUCCEEDED", result.output
+    copies = [c[3:] for c in calls if c[1:3] == ["s3", "cp"]]
+    assert copies == [
+        ["s3://artifacts-bucket/tools/deploy.py", "/tmp/deploy.py"],
+        ["s3://artifacts-bucket/tools/migrate.py", "/tmp/migrate.py"],
     ]
+    describes = [c for c in calls if c[1:3] == ["ecs", "describe-services"]]
+    assert len(describes) == 2
+    assert {c[0] for c in describes} == {"none" if single else "AKIAFAKE"}
+    (script,) = [c for c in calls if c[0] == "python3"]
+    argv = script[1:]
+    assert argv[0] == "/tmp/migrate.py"
     args = migrate.parse_args(argv[1:])
     assert (args.cluster, args.family, args.container) == (
         n.cluster,
         n.migration_family,
         "migrate",
     )
-    assert str(args.image_detail_file) == "imageDetail.json" and args.image_uri is None
-    assert args.subnets == ["subnet-0a1b2c3d"] and args.security_groups == ["sg-0a1b2c3d"]
-    assert args.role_arn == role and args.region == "eu-west-1"
+    assert str(args.image_detail_file) == "publish/imageDetail.json" and args.image_uri is None
+    assert args.subnets == ["subnet-0a", "subnet-0b"] and args.security_groups == ["sg-0a"]
+    assert args.role_arn == env.deploy_role_arn and args.region == "eu-west-1"
+
+
+def test_test_step_runs_the_command_against_the_exported_endpoint(tmp_path: Path) -> None:
+    env = _stage_env(False, test_command='echo "$BASE_URL" > reports/url.txt; ./smoke.sh')
+    action = next(a for a in ps.actions(ps.layout(_spec([env]))) if a.name == "SmokeTestStage")
+    assert action.runs_as == ps.RUNS_AS_TESTER
+    variables = _variables(action)
+    assert variables["ENDPOINT"] == "#{DeployStage.ENDPOINT}"
+    assert "DEPLOY_ROLE_ARN" not in variables
+    # CodePipeline resolves the reference before CodeBuild runs
+    variables["ENDPOINT"] = "https://orders-alb-123.eu-west-1.elb.amazonaws.com"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "smoke.sh").write_text(
+        '#!/bin/bash\necho \'<testsuite name="s" tests="1"/>\' > reports/junit.xml\n'
+    )
+    (src / "smoke.sh").chmod(0o755)
+    result, calls = _run_step("test", variables, src, tmp_path)
+    assert result.status == "SUCCEEDED", result.output
+    assert calls == []  # no aws call at all: nothing assumed, nothing looked up
+    assert (src / "reports" / "url.txt").read_text().strip() == variables["ENDPOINT"]
+    assert list(result.reports.values()) == [("junit.xml",)]
+    # an unresolved (empty) endpoint fails the action
+    variables["ENDPOINT"] = ""
+    failed, _ = _run_step("test", variables, src, tmp_path)
+    assert failed.status == "FAILED" and "ENDPOINT is empty" in failed.output
+
+
+def test_every_deploy_exports_and_tests_read_their_own_deploy() -> None:
+    stages = ps.layout(_spec(DEFAULT))
+    by_name = {a.name: a for a in ps.actions(stages)}
+    namespaces = [a.namespace for a in by_name.values() if a.namespace]
+    assert namespaces == [
+        "SourceVariables",
+        "BuildVariables",
+        "DeployDev",
+        "DeployStage",
+        "DeployProd",
+    ]
+    for test, deploy_ns in (
+        ("SmokeTestDev", "DeployDev"),
+        ("IntegrationTestStage", "DeployStage"),
+        ("PostDeployValidationProd", "DeployProd"),
+    ):
+        assert _variables(by_name[test])["ENDPOINT"] == f"#{{{deploy_ns}.ENDPOINT}}"
+        assert by_name[test].runs_as == ps.RUNS_AS_TESTER
+    assert _variables(by_name["BuildAndScan"])["COMMIT_ID"] == "#{SourceVariables.CommitId}"
+
+
+def test_approval_custom_data_lists_passed_tests_within_the_limit() -> None:
+    from components.runtime import approval_notifier as notifier
+
+    # approval before the first environment: nothing deployed, only the commit is known
+    first = [_env("dev", approval_before=True, test_command="x")]
+    (approval,) = [a for a in ps.actions(ps.layout(_spec(first))) if a.category == "Approval"]
+    data = json.loads(approval.configuration["CustomData"])
+    assert data["commit"] == "#{SourceVariables.CommitId}" and data["tests"] == "no earlier tests"
+    # many long environment names: the list is summarised, the text stays under the limit
+    envs = [_env(f"environment{i:02d}" + "x" * 40, test_command="x") for i in range(12)]
+    envs.append(_env("prod", approval_before=True))
+    (approval,) = [a for a in ps.actions(ps.layout(_spec(envs))) if a.category == "Approval"]
+    text = approval.configuration["CustomData"]
+    assert len(text) <= notifier.CUSTOM_DATA_MAX_CHARS - ps.CUSTOM_DATA_RESOLVE_MARGIN
+    assert json.loads(text)["tests"] == "all 12 earlier test actions passed"
+    release = notifier.parse_custom_data(text)
+    assert release.environment == "prod"
+
+
+def test_tester_and_build_connection_policies() -> None:
+    tester = ps.tester_role_policy(
+        region="eu-west-1",
+        account_id="111111111111",
+        project="t",
+        connection_arn="arn:aws:codeconnections:eu-west-1:111111111111:connection/x",
+        bucket_arn="arn:aws:s3:::b",
+        key_arn="arn:k",
+        report_group_arn="arn:r",
+    )
+    actions = set(_allow_actions(tester))
+    assert not {a for a in actions if a.split(":")[0] in ("sts", "ecs", "codedeploy", "iam")}
+    assert {"codeconnections:UseConnection", "codestar-connections:UseConnection"} <= actions
+    build = ps.build_connection_policy(connection_arn="arn:c")
+    assert build["Statement"] == [
+        {
+            "Sid": "SourceConnection",
+            "Effect": "Allow",
+            "Action": ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
+            "Resource": "arn:c",
+        }
+    ]

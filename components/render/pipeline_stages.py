@@ -15,10 +15,18 @@ the repository's test scripts) and ``BuildOutput`` (the build's only output; the
 deploy and migrate action), so one digest (``imageDetail.json``) reaches every environment.
 
 Every action says which role it runs under (:attr:`Action.runs_as`): ``pipeline`` (source,
-approval: the pipeline role itself), ``build`` (the DevSecOps build project's service role) or
-``deployer`` (the deploy/migrate/test project's service role, which alone may assume the
-environment deploy roles). ARNs that only exist at deploy time (connection, topic) are passed
-through opaquely, so the Pulumi component can hand in ``Output`` values.
+approval: the pipeline role itself), ``build`` (the DevSecOps build project's service role),
+``deployer`` (the deploy/migrate projects' service role, which alone may assume the environment
+deploy roles) or ``tester`` (the test project's own role: it runs code from the commit, so it has
+no deploy rights and assumes nothing). ARNs that only exist at deploy time (connection, topic)
+are passed through opaquely, so the Pulumi component can hand in ``Output`` values.
+
+Variables between actions: the source action's namespace is ``SourceVariables`` (``CommitId``
+reaches the build as ``COMMIT_ID``). Each ``Deploy<Env>`` action has the namespace
+``Deploy<Env>`` and exports :data:`DEPLOY_EXPORTS`: the environment's ``ENDPOINT`` (the test
+action's only way to its environment) and the release metadata it read from ``BuildOutput``'s
+``release.json`` (the approval's ``CustomData`` reads the first environment's; a CodeBuild
+*batch* action's exported variables do not reach CodePipeline).
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.runtime.approval_notifier import render_custom_data
+from components.render.buildspec import buildspec_yaml
+from components.runtime.approval_notifier import CUSTOM_DATA_MAX_CHARS, render_custom_data
 
 SOURCE_ARTIFACT = "SourceArtifact"
 BUILD_OUTPUT = "BuildOutput"
@@ -39,8 +48,23 @@ BUILD_NAMESPACE = "BuildVariables"
 RUNS_AS_PIPELINE = "pipeline"
 RUNS_AS_BUILD = "build"
 RUNS_AS_DEPLOYER = "deployer"
+RUNS_AS_TESTER = "tester"
+
+#: What the deploy buildspec exports (``env.exported-variables``): the environment's endpoint
+#: and the release metadata of BuildOutput's release.json (its keys in parentheses).
+DEPLOY_EXPORTS = ("ENDPOINT", "RELEASE_VERSION", "RELEASE_COMMIT", "IMAGE_DIGEST", "IMAGE_URI")
+RELEASE_KEYS = {
+    "RELEASE_VERSION": "version",
+    "RELEASE_COMMIT": "commit",
+    "IMAGE_DIGEST": "digest",
+    "IMAGE_URI": "imageUri",
+}
 
 TEST_KINDS = ("SmokeTest", "IntegrationTest", "PostDeployValidation")
+#: Characters kept free in CustomData for references resolving to longer values.
+CUSTOM_DATA_RESOLVE_MARGIN = 200
+#: The deploy step stops (and rolls back) this long before CodeBuild's build timeout.
+DEPLOY_TIMEOUT_MARGIN_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,11 @@ def stage_suffix(environment: str) -> str:
     return environment[:1].upper() + environment[1:]
 
 
+def deploy_namespace(environment: str) -> str:
+    """The ``Deploy<Env>`` action's variable namespace (:data:`DEPLOY_EXPORTS`)."""
+    return f"Deploy{stage_suffix(environment)}"
+
+
 def test_kind(index: int, count: int) -> str:
     """SmokeTest for the first environment, PostDeployValidation for the last of two or more,
     IntegrationTest between."""
@@ -174,12 +203,19 @@ def layout(spec: LayoutInput) -> list[Stage]:
         "ProjectName": spec.build_project,
         "PrimarySource": SOURCE_ARTIFACT,
         "EnvironmentVariables": _env_vars(
-            {"PIPELINE_EXECUTION_ID": "#{codepipeline.PipelineExecutionId}"}
+            {
+                "PIPELINE_EXECUTION_ID": "#{codepipeline.PipelineExecutionId}",
+                # the buildspec takes the release commit from COMMIT_ID first
+                "COMMIT_ID": f"#{{{SOURCE_NAMESPACE}.CommitId}}",
+            }
         ),
     }
     if spec.build_batch:
-        # The build project runs a batch (native per-platform builds + join); the join's
-        # artifacts are combined into the one output artifact.
+        # The build project runs a batch (native per-platform builds + join). One output
+        # artifact needs CombineArtifacts: with it CodeBuild merges the builds' artifacts into
+        # that artifact, one directory per build identifier (only the join writes any), hence
+        # the deploy/migrate steps' `find . -name imageDetail.json`. Without it CodePipeline
+        # maps output artifacts to build identifiers by name, and BuildOutput names none.
         build_config["BatchEnabled"] = "true"
         build_config["CombineArtifacts"] = "true"
     stages.append(
@@ -204,18 +240,7 @@ def layout(spec: LayoutInput) -> list[Stage]:
     for index, env in enumerate(spec.environments):
         suffix = stage_suffix(env.name)
         if env.approval_before:
-            custom = render_custom_data(
-                service=spec.service,
-                version=f"#{{{BUILD_NAMESPACE}.IMAGE_TAG}}",
-                commit=f"#{{{SOURCE_NAMESPACE}.CommitId}}",
-                digest=f"#{{{BUILD_NAMESPACE}.IMAGE_DIGEST}}",
-                environment=env.name,
-                tests=(
-                    f"{spec.environments[index - 1].name}: see the previous test stage"
-                    if index
-                    else ""
-                ),
-            )
+            custom = approval_custom_data(spec, index)
             stages.append(
                 Stage(
                     f"Approval{suffix}",
@@ -279,10 +304,12 @@ def layout(spec: LayoutInput) -> list[Stage]:
                                     "CODEDEPLOY_APP": env.codedeploy_application,
                                     "CODEDEPLOY_GROUP": env.codedeploy_group,
                                     "HOOK_FUNCTION": env.hook_function,
+                                    "ALB_NAME": env.alb,
                                 }
                             ),
                         },
                         input_artifacts=(BUILD_OUTPUT,),
+                        namespace=deploy_namespace(env.name),
                     ),
                 ),
             )
@@ -297,14 +324,14 @@ def layout(spec: LayoutInput) -> list[Stage]:
                             name=f"{kind}{suffix}",
                             category="Test",
                             provider="CodeBuild",
-                            runs_as=RUNS_AS_DEPLOYER,
+                            runs_as=RUNS_AS_TESTER,
                             configuration={
                                 "ProjectName": spec.test_project,
                                 "PrimarySource": SOURCE_ARTIFACT,
                                 "EnvironmentVariables": _env_vars(
                                     {
-                                        **_target_vars(env),
-                                        "ALB_NAME": env.alb,
+                                        "TARGET_ENV": env.name,
+                                        "ENDPOINT": f"#{{{deploy_namespace(env.name)}.ENDPOINT}}",
                                         "TEST_KIND": kind,
                                         "TEST_COMMAND": env.test_command,
                                     }
@@ -316,6 +343,47 @@ def layout(spec: LayoutInput) -> list[Stage]:
                 )
             )
     return stages
+
+
+def test_action_names(spec: LayoutInput, before: int) -> list[str]:
+    """The test actions of the environments before index ``before``, in promotion order."""
+    count = len(spec.environments)
+    return [
+        f"{test_kind(i, count)}{stage_suffix(e.name)}"
+        for i, e in enumerate(spec.environments[:before])
+        if e.test_command
+    ]
+
+
+def approval_custom_data(spec: LayoutInput, index: int) -> str:
+    """The approval before environment ``index``: the release the first environment's deploy
+    read from release.json (its exported variables; the build may be a batch, whose variables
+    CodePipeline does not get) and the earlier test actions, all passed: CodePipeline reaches
+    the approval only after every earlier action succeeded. Before the first deploy (an
+    approval before the first environment) only the source commit is known."""
+    env = spec.environments[index]
+    if index == 0:
+        first = None
+        version = digest = "not deployed yet"
+        commit = f"#{{{SOURCE_NAMESPACE}.CommitId}}"
+    else:
+        first = deploy_namespace(spec.environments[0].name)
+        version = f"#{{{first}.RELEASE_VERSION}}"
+        commit = f"#{{{first}.RELEASE_COMMIT}}"
+        digest = f"#{{{first}.IMAGE_DIGEST}}"
+    passed = test_action_names(spec, index)
+    tests = "; ".join(f"{name}: passed" for name in passed) if passed else "no earlier tests"
+    fields: dict[str, Any] = dict(
+        service=spec.service, version=version, commit=commit, digest=digest, environment=env.name
+    )
+    # The references resolve to longer values (a digest is 71 characters): keep a margin.
+    try:
+        text = render_custom_data(**fields, tests=tests)
+    except ValueError:
+        text = ""
+    if not text or len(text) > CUSTOM_DATA_MAX_CHARS - CUSTOM_DATA_RESOLVE_MARGIN:
+        text = render_custom_data(**fields, tests=f"all {len(passed)} earlier test actions passed")
+    return text
 
 
 def artifacts_produced(stages: Sequence[Stage]) -> list[str]:
@@ -330,11 +398,13 @@ def actions(stages: Sequence[Stage]) -> list[Action]:
 # Inline buildspecs of the deploy / migrate / test projects
 # --------------------------------------------------------------------------------------
 #: Run one command as the environment deploy role (in a subshell, so the credentials never
-#: leak into the next command); without DEPLOY_ROLE_ARN (single-account mode) run it as is.
+#: leak into the next command); without DEPLOY_ROLE_ARN (the environment is in the tooling
+#: account) run it as is. Whether CodeBuild keeps shell functions between buildspec commands is
+#: not documented (the phase runner starts a fresh shell per command), so every step is ONE
+#: command that defines the function and uses it.
 AS_DEPLOY_ROLE = r"""as_deploy_role() {
-  if [ -z "${DEPLOY_ROLE_ARN}" ]; then "$@"; return; fi
+  if [ -z "${DEPLOY_ROLE_ARN:-}" ]; then "$@"; return; fi
   (
-    set -- "$@"
     creds="$(aws sts assume-role --role-arn "${DEPLOY_ROLE_ARN}" \
       --role-session-name "pipeline-${TARGET_ENV}" \
       --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text)"
@@ -346,39 +416,94 @@ EOF
   )
 }"""
 
+STRICT = "set -euo pipefail"
 ROLE_ARG = '${DEPLOY_ROLE_ARN:+--role-arn "$DEPLOY_ROLE_ARN"}'
+FIND_DETAIL = (
+    'DETAIL="$(find . -name imageDetail.json -print | sort | head -n 1)"\n'
+    'test -n "$DETAIL" || { echo "no imageDetail.json in BuildOutput" >&2; exit 2; }'
+)
+#: Read release.json (next to imageDetail.json in BuildOutput) into the RELEASE_KEYS variables,
+#: refusing a release.json that names another image than imageDetail.json.
+READ_RELEASE = (
+    'RELEASE="$(dirname "$DETAIL")/release.json"\n'
+    'test -f "$RELEASE" || { echo "no release.json next to $DETAIL" >&2; exit 2; }\n'
+    'META="$(python3 - "$DETAIL" "$RELEASE" <<\'PY\'\n'
+    "import json, shlex, sys\n"
+    "detail = json.load(open(sys.argv[1], encoding='utf-8'))\n"
+    "release = json.load(open(sys.argv[2], encoding='utf-8'))\n"
+    "if release.get('imageUri') != detail.get('ImageURI'):\n"
+    "    sys.exit('release.json names %r, imageDetail.json %r'\n"
+    "             % (release.get('imageUri'), detail.get('ImageURI')))\n"
+    f"for name, key in {tuple(RELEASE_KEYS.items())!r}:\n"
+    "    print('%s=%s' % (name, shlex.quote(str(release[key]))))\n"
+    "PY\n"
+    ')"\n'
+    'eval "$META"'
+)
 
 
-def _buildspec(commands: Sequence[str], *, reports: dict[str, Any] | None = None) -> str:
+def _buildspec(
+    script: Sequence[str],
+    *,
+    reports: dict[str, Any] | None = None,
+    exported: Sequence[str] = (),
+) -> str:
+    """A buildspec whose build phase is ONE bash command (a YAML block scalar) starting with
+    ``set -euo pipefail``: correct whether or not CodeBuild keeps shell state between
+    commands."""
+    env: dict[str, Any] = {"shell": "bash"}
+    if exported:
+        env["exported-variables"] = list(exported)
     spec: dict[str, Any] = {
         "version": 0.2,
-        "env": {"shell": "bash"},
-        "phases": {"build": {"commands": [AS_DEPLOY_ROLE, "set -euo pipefail", *commands]}},
+        "env": env,
+        "phases": {"build": {"commands": ["\n".join([STRICT, *script]) + "\n"]}},
     }
     if reports:
         spec["reports"] = reports
-    # JSON is YAML: CodeBuild parses it as the inline buildspec.
-    return json.dumps(spec, indent=2)
+    return buildspec_yaml(spec)
 
 
-def deploy_buildspec(*, bucket: str, script_key: str) -> str:
+def deploy_buildspec(*, bucket: str, script_key: str, build_timeout_minutes: int) -> str:
     """Run deploy.py with ``--engine auto``: it reads the service's deployment controller and
     takes the CodeDeploy path (the deterministic application/group names are passed for every
     environment) or the native ECS path. The tooling stack never knows an environment's engine.
+
+    deploy.py's own timeout is the project's ``build_timeout_minutes`` less
+    :data:`DEPLOY_TIMEOUT_MARGIN_MINUTES`, so its stop-and-roll-back path runs before CodeBuild
+    kills the build. Then it exports (:data:`DEPLOY_EXPORTS`) the release metadata of
+    ``release.json`` and the environment's endpoint (its ALB, looked up as the deploy role).
     """
+    seconds = (build_timeout_minutes - DEPLOY_TIMEOUT_MARGIN_MINUTES) * 60
+    if seconds <= 0:
+        raise ValueError(
+            f"build_timeout_minutes: {build_timeout_minutes}; must exceed the deploy step's "
+            f"{DEPLOY_TIMEOUT_MARGIN_MINUTES}-minute margin"
+        )
     return _buildspec(
         [
+            AS_DEPLOY_ROLE,
             f'aws s3 cp "s3://{bucket}/{script_key}" /tmp/deploy.py',
-            'DETAIL="$(find . -name imageDetail.json -print | sort | head -n 1)"',
-            'test -n "$DETAIL" || { echo "no imageDetail.json in BuildOutput" >&2; exit 2; }',
-            'python3 /tmp/deploy.py --engine auto --family "$TASK_FAMILY" '
-            '--cluster "$CLUSTER" --service "$ECS_SERVICE" --container "$CONTAINER" '
-            '--codedeploy-app "$CODEDEPLOY_APP" --codedeploy-group "$CODEDEPLOY_GROUP" '
+            FIND_DETAIL,
+            READ_RELEASE,
+            'python3 /tmp/deploy.py --engine auto --family "$TASK_FAMILY" \\\n'
+            '  --cluster "$CLUSTER" --service "$ECS_SERVICE" --container "$CONTAINER" \\\n'
+            '  --codedeploy-app "$CODEDEPLOY_APP" --codedeploy-group "$CODEDEPLOY_GROUP" \\\n'
             # CodeDeploy runs the smoke test on the test listener before shifting traffic (the
             # native ECS engine has the same hook configured on the service itself).
-            '--hook "AfterAllowTestTraffic=$HOOK_FUNCTION" '
-            f'--image-detail-file "$DETAIL" --region "$AWS_REGION" {ROLE_ARG}',
-        ]
+            '  --hook "AfterAllowTestTraffic=$HOOK_FUNCTION" \\\n'
+            f'  --image-detail-file "$DETAIL" --timeout-seconds {seconds} \\\n'
+            f'  --region "$AWS_REGION" {ROLE_ARG}',
+            'DNS="$(as_deploy_role aws elbv2 describe-load-balancers --names "$ALB_NAME" \\\n'
+            "  --query 'LoadBalancers[0].DNSName' --output text)\"\n"
+            'if [ -z "$DNS" ] || [ "$DNS" = None ]; then\n'
+            '  echo "no DNS name for load balancer $ALB_NAME" >&2; exit 2\n'
+            "fi\n"
+            'ENDPOINT="https://${DNS}"',
+            f"export {' '.join(DEPLOY_EXPORTS)}",
+            'echo "deployed $IMAGE_URI ($RELEASE_VERSION) to ${TARGET_ENV}: ${ENDPOINT}"',
+        ],
+        exported=DEPLOY_EXPORTS,
     )
 
 
@@ -391,20 +516,20 @@ def migrate_buildspec(*, bucket: str, script_key: str, deploy_script_key: str) -
     net_query = "services[0].networkConfiguration.awsvpcConfiguration"
     return _buildspec(
         [
+            AS_DEPLOY_ROLE,
             f'aws s3 cp "s3://{bucket}/{deploy_script_key}" /tmp/deploy.py',
             f'aws s3 cp "s3://{bucket}/{script_key}" /tmp/migrate.py',
-            'DETAIL="$(find . -name imageDetail.json -print | sort | head -n 1)"',
-            'test -n "$DETAIL" || { echo "no imageDetail.json in BuildOutput" >&2; exit 2; }',
-            f'SUBNETS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
-            f'--services "$ECS_SERVICE" --query "join(\',\', {net_query}.subnets)" '
-            '--output text)"',
-            f'SGS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" '
-            f'--services "$ECS_SERVICE" --query "join(\',\', {net_query}.securityGroups)" '
-            '--output text)"',
-            'python3 /tmp/migrate.py --cluster "$CLUSTER" --family "$MIGRATION_FAMILY" '
-            '--image-detail-file "$DETAIL" '
-            '--subnets "$SUBNETS" --security-groups "$SGS" --container migrate '
-            f'--region "$AWS_REGION" {ROLE_ARG}',
+            FIND_DETAIL,
+            f'SUBNETS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" \\\n'
+            f'  --services "$ECS_SERVICE" --query "join(\',\', {net_query}.subnets)" \\\n'
+            '  --output text)"',
+            f'SGS="$(as_deploy_role aws ecs describe-services --cluster "$CLUSTER" \\\n'
+            f'  --services "$ECS_SERVICE" --query "join(\',\', {net_query}.securityGroups)" \\\n'
+            '  --output text)"',
+            'python3 /tmp/migrate.py --cluster "$CLUSTER" --family "$MIGRATION_FAMILY" \\\n'
+            '  --image-detail-file "$DETAIL" \\\n'
+            '  --subnets "$SUBNETS" --security-groups "$SGS" --container migrate \\\n'
+            f'  --region "$AWS_REGION" {ROLE_ARG}',
         ]
     )
 
@@ -413,15 +538,17 @@ TEST_REPORTS_DIR = "reports"
 
 
 def test_buildspec(*, report_group_arn: str) -> str:
-    """Resolve the environment's endpoint (its ALB) and run the configured test command;
-    JUnit XML written under ``reports/`` lands in the report group."""
+    """Run the configured test command against ``ENDPOINT`` (exported by the environment's
+    Deploy action; also ``BASE_URL``). It runs code from the commit, under the test project's
+    own role, which can deploy nothing and assumes nothing. JUnit XML written under
+    ``reports/`` lands in the report group."""
     return _buildspec(
         [
             f"mkdir -p {TEST_REPORTS_DIR}",
-            'DNS="$(as_deploy_role aws elbv2 describe-load-balancers --names "$ALB_NAME" '
-            '--query "LoadBalancers[0].DNSName" --output text)"',
-            'export BASE_URL="https://${DNS}"',
-            'echo "${TEST_KIND} ${TARGET_ENV}: ${BASE_URL}"',
+            'test -n "${ENDPOINT:-}" || '
+            '{ echo "ENDPOINT is empty: the Deploy action exports it" >&2; exit 2; }',
+            'export BASE_URL="$ENDPOINT"',
+            'echo "${TEST_KIND} ${TARGET_ENV}: ${ENDPOINT}"',
             'bash -c "$TEST_COMMAND"',
         ],
         reports={
@@ -470,7 +597,7 @@ def pipeline_role_policy(
         build_actions += ["codebuild:StartBuildBatch", "codebuild:BatchGetBuildBatches"]
     statements = [
         iam.Statement("CodeBuild", build_actions, projects),
-        iam.Statement("Connection", ["codestar-connections:UseConnection"], [connection_arn]),
+        connection_statement("Connection", connection_arn),
         iam.Statement(
             "ArtifactObjects",
             ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
@@ -495,13 +622,11 @@ def deployer_role_policy(
     region: str,
     account_id: str,
     projects: Sequence[str],
-    connection_arn: str,
     bucket_arn: str,
     key_arn: str,
-    report_group_arn: str,
     deploy_role_arns: Sequence[str],
 ) -> dict[str, Any]:
-    """The deploy/migrate/test projects' service role: its inline policy.
+    """The deploy/migrate projects' service role: its inline policy.
 
     Multi-account: it may ``sts:AssumeRole`` exactly the environment deploy roles and nothing
     in the environments. Single-account (no deploy roles): this is only its base permissions;
@@ -509,31 +634,13 @@ def deployer_role_policy(
     (:func:`single_account_deploy_policies`) attached to the role, and it assumes nothing.
     """
     iam = _iam()
-    log_groups = [
-        f"arn:aws:logs:{region}:{account_id}:log-group:/aws/codebuild/{p}:*" for p in projects
-    ]
-    statements = [
-        iam.Statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_groups),
-        iam.Statement(
-            "Reports",
-            [
-                "codebuild:BatchPutCodeCoverages",
-                "codebuild:BatchPutTestCases",
-                "codebuild:CreateReport",
-                "codebuild:UpdateReport",
-            ],
-            [report_group_arn],
-        ),
-        iam.Statement(
-            "ArtifactsRead",
-            ["s3:GetObject", "s3:GetObjectVersion"],
-            [f"{bucket_arn}/*"],
-        ),
-        iam.Statement("ArtifactBucket", ["s3:GetBucketLocation"], [bucket_arn]),
-        iam.Statement("ArtifactKey", ["kms:Decrypt", "kms:DescribeKey"], [key_arn]),
-        # CODEBUILD_CLONE_REF source for the test actions (the scripts live in the repo).
-        iam.Statement("Connection", ["codestar-connections:UseConnection"], [connection_arn]),
-    ]
+    statements = _project_base_statements(
+        region=region,
+        account_id=account_id,
+        projects=projects,
+        bucket_arn=bucket_arn,
+        key_arn=key_arn,
+    )
     if deploy_role_arns:
         statements.append(
             iam.Statement("AssumeDeployRoles", ["sts:AssumeRole"], sorted(deploy_role_arns))
@@ -546,6 +653,78 @@ def deployer_role_policy(
             f"IAM allows {ROLE_INLINE_POLICY_LIMIT} for all inline policies of a role"
         )
     return document
+
+
+def _project_base_statements(
+    *, region: str, account_id: str, projects: Sequence[str], bucket_arn: str, key_arn: str
+) -> list[Any]:
+    iam = _iam()
+    log_groups = [
+        f"arn:aws:logs:{region}:{account_id}:log-group:/aws/codebuild/{p}:*" for p in projects
+    ]
+    return [
+        iam.Statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_groups),
+        iam.Statement(
+            "ArtifactsRead", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"]
+        ),
+        iam.Statement("ArtifactBucket", ["s3:GetBucketLocation"], [bucket_arn]),
+        iam.Statement("ArtifactKey", ["kms:Decrypt", "kms:DescribeKey"], [key_arn]),
+    ]
+
+
+def connection_statement(sid: str, connection_arn: str) -> Any:
+    """``UseConnection`` on one connection, under both service prefixes: CodeStar Connections
+    was renamed CodeConnections, and new-style (``arn:aws:codeconnections:``) connections are
+    authorised by the new prefix."""
+    return _iam().Statement(
+        sid,
+        ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
+        [connection_arn],
+    )
+
+
+def tester_role_policy(
+    *,
+    region: str,
+    account_id: str,
+    project: str,
+    connection_arn: str,
+    bucket_arn: str,
+    key_arn: str,
+    report_group_arn: str,
+) -> dict[str, Any]:
+    """The test project's own service role. It runs ``TEST_COMMAND`` (code from the commit),
+    so it can deploy nothing and assume nothing: its logs, its reports, reading the source
+    artifact and using the connection (``CODEBUILD_CLONE_REF`` clones through it). The
+    endpoint comes from the Deploy action's exported ``ENDPOINT``."""
+    iam = _iam()
+    statements = [
+        *_project_base_statements(
+            region=region,
+            account_id=account_id,
+            projects=[project],
+            bucket_arn=bucket_arn,
+            key_arn=key_arn,
+        ),
+        iam.Statement(
+            "Reports",
+            [
+                "codebuild:BatchPutCodeCoverages",
+                "codebuild:BatchPutTestCases",
+                "codebuild:CreateReport",
+                "codebuild:UpdateReport",
+            ],
+            [report_group_arn],
+        ),
+        connection_statement("Connection", connection_arn),
+    ]
+    return dict(iam.policy_document(statements))
+
+
+def build_connection_policy(*, connection_arn: str) -> dict[str, Any]:
+    """For the build project's service role: a ``CODEBUILD_CLONE_REF`` source (full clone) is
+    cloned by CodeBuild through the connection, under the project's service role."""
+    return dict(_iam().policy_document([connection_statement("SourceConnection", connection_arn)]))
 
 
 #: The config key the single-account size errors name (the number/shape of environments).
@@ -681,7 +860,13 @@ def single_account_deploy_policies(
 
 
 def bucket_policy(*, bucket_arn: str, reader_role_arns: Sequence[str]) -> dict[str, Any]:
-    """TLS only; objects readable only by the pipeline, build and deployer roles."""
+    """TLS only; objects readable only by the pipeline, build, deployer and tester roles.
+
+    No principal Allow: S3 rejects a policy naming a principal that does not exist yet, and
+    nothing orders this policy after the roles; same-account identity policies already grant
+    the access. "Only these roles" is a Deny for every other principal, by ``aws:PrincipalArn``
+    (condition values are not checked for existence; for an assumed role it is the role ARN).
+    """
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -700,13 +885,6 @@ def bucket_policy(*, bucket_arn: str, reader_role_arns: Sequence[str]) -> dict[s
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                 "Resource": f"{bucket_arn}/*",
                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(reader_role_arns)}},
-            },
-            {
-                "Sid": "AllowPipelineRoles",
-                "Effect": "Allow",
-                "Principal": {"AWS": sorted(reader_role_arns)},
-                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
-                "Resource": f"{bucket_arn}/*",
             },
         ],
     }

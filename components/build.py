@@ -398,8 +398,11 @@ class DevSecOpsBuildProject(pulumi.ComponentResource):
             depends.append(batch_policy)
             batch_config = aws.codebuild.ProjectBuildBatchConfigArgs(
                 service_role=batch_role.arn,
-                # The join task writes the only artifacts; the pipeline takes its output
-                # artifact by the join identifier (buildspec.JOIN_IDENTIFIER).
+                # The join task writes the only artifacts. Builds started outside the pipeline
+                # keep them per build; the pipeline's BuildAndScan action sets
+                # CombineArtifacts=true (it overrides this per batch), so its one output
+                # artifact BuildOutput holds them under the join identifier's directory
+                # (buildspec.JOIN_IDENTIFIER), where the deploy step's `find` picks them up.
                 combine_artifacts=False,
                 restrictions=aws.codebuild.ProjectBuildBatchConfigRestrictionsArgs(
                     compute_types_alloweds=args.batch_compute_types(),

@@ -324,6 +324,12 @@ def lambda_vpc_policy() -> dict[str, Any]:
     )
 
 
+def rule_suffix(cidr: str) -> str:
+    """A stable resource-name part for a CIDR (``10.0.0.0/8`` → ``10-0-0-0-8``): rules are
+    named by what they admit, so reordering a CIDR list changes nothing."""
+    return re.sub(r"[^0-9A-Za-z]+", "-", cidr).strip("-").lower()
+
+
 def nat_gateway_strategy(args: BlueGreenFargateServiceArgs) -> str:
     """awsx's NAT strategy: ``OnePerAz`` (resilient) or ``Single`` (cheap); the default is
     one per AZ in production and a single gateway elsewhere."""
@@ -446,31 +452,14 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             self.public_subnet_ids = vpc.public_subnet_ids
         lb = a.load_balancer
         n = a.names
-        ingress = [
-            aws.ec2.SecurityGroupIngressArgs(
-                description=f"{desc} from allowed clients",
-                protocol="tcp",
-                from_port=port,
-                to_port=port,
-                cidr_blocks=list(lb.ingress_cidrs),
-            )
-            for port, desc in ((HTTPS_PORT, "HTTPS"), (80, "HTTP (redirects to HTTPS)"))
-        ]
-        ingress.append(
-            aws.ec2.SecurityGroupIngressArgs(
-                description="Test listener from the configured test CIDRs only",
-                protocol="tcp",
-                from_port=TEST_PORT,
-                to_port=TEST_PORT,
-                cidr_blocks=list(lb.test_listener_cidrs),
-            )
-        )
+        # Every rule of every group is its own rule resource, none inline: the provider
+        # documents that mixing inline rules with SecurityGroupIngressRule/EgressRule on one
+        # group makes them overwrite each other (perpetual diffs after every release).
         self.alb_sg = aws.ec2.SecurityGroup(
             self._r("alb-sg"),
             name=n.security_group("alb"),
             description="ALB: 443/80 from clients, 8443 test listener from test CIDRs",
             vpc_id=self.vpc_id,
-            ingress=ingress,
             tags=self._tags,
             opts=self._opts(),
         )
@@ -479,24 +468,6 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             name=n.security_group("tasks"),
             description="Fargate tasks: 8080 from the ALB only; HTTPS out (ECR, logs, secrets)",
             vpc_id=self.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    description="App port from the load balancer",
-                    protocol="tcp",
-                    from_port=CONTAINER_PORT,
-                    to_port=CONTAINER_PORT,
-                    security_groups=[self.alb_sg.id],
-                )
-            ],
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    description="HTTPS to AWS APIs and dependencies",
-                    protocol="tcp",
-                    from_port=443,
-                    to_port=443,
-                    cidr_blocks=["0.0.0.0/0"],
-                )
-            ],
             tags=self._tags,
             opts=self._opts(),
         )
@@ -505,42 +476,105 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             name=n.security_group("smoke-hook"),
             description="Smoke-test hook Lambda: HTTPS out (test listener, CodeDeploy API)",
             vpc_id=self.vpc_id,
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    description="Test listener and AWS APIs",
-                    protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_blocks=["0.0.0.0/0"],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        for port, label, desc in (
+            (HTTPS_PORT, "https", "HTTPS"),
+            (80, "http", "HTTP (redirects to HTTPS)"),
+        ):
+            for cidr in lb.ingress_cidrs:
+                self._sg_rule(
+                    "ingress",
+                    f"alb-{label}-{rule_suffix(cidr)}",
+                    self.alb_sg,
+                    f"{desc} from allowed clients",
+                    port,
+                    cidr=cidr,
                 )
-                for port in (443, TEST_PORT)
-            ],
-            tags=self._tags,
-            opts=self._opts(),
+        for cidr in lb.test_listener_cidrs:
+            self._sg_rule(
+                "ingress",
+                f"alb-test-{rule_suffix(cidr)}",
+                self.alb_sg,
+                "Test listener from the configured test CIDRs only",
+                TEST_PORT,
+                cidr=cidr,
+            )
+        self._sg_rule(
+            "ingress",
+            "hook-to-test-listener",
+            self.alb_sg,
+            "Smoke-test hook to the test listener",
+            TEST_PORT,
+            source=self.hook_sg,
         )
-        # Separate rules: the ALB and task groups reference each other.
-        aws.vpc.SecurityGroupEgressRule(
-            self._r("alb-to-tasks"),
-            security_group_id=self.alb_sg.id,
-            description="ALB to the tasks' app port",
-            ip_protocol="tcp",
-            from_port=CONTAINER_PORT,
-            to_port=CONTAINER_PORT,
-            referenced_security_group_id=self.task_sg.id,
-            tags=self._tags,
-            opts=self._opts(),
+        self._sg_rule(
+            "egress",
+            "alb-to-tasks",
+            self.alb_sg,
+            "ALB to the tasks' app port",
+            CONTAINER_PORT,
+            source=self.task_sg,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            self._r("hook-to-test-listener"),
-            security_group_id=self.alb_sg.id,
-            description="Smoke-test hook to the test listener",
-            ip_protocol="tcp",
-            from_port=TEST_PORT,
-            to_port=TEST_PORT,
-            referenced_security_group_id=self.hook_sg.id,
-            tags=self._tags,
-            opts=self._opts(),
+        self._sg_rule(
+            "ingress",
+            "tasks-from-alb",
+            self.task_sg,
+            "App port from the load balancer",
+            CONTAINER_PORT,
+            source=self.alb_sg,
         )
+        self._sg_rule(
+            "egress",
+            "tasks-https",
+            self.task_sg,
+            "HTTPS to AWS APIs and dependencies",
+            443,
+            cidr="0.0.0.0/0",
+        )
+        for port in (443, TEST_PORT):
+            self._sg_rule(
+                "egress",
+                f"hook-out-{port}",
+                self.hook_sg,
+                "Test listener and AWS APIs",
+                port,
+                cidr="0.0.0.0/0",
+            )
+
+    def _sg_rule(
+        self,
+        direction: Literal["ingress", "egress"],
+        suffix: str,
+        group: aws.ec2.SecurityGroup,
+        description: str,
+        port: int,
+        *,
+        cidr: pulumi.Input[str] | None = None,
+        source: aws.ec2.SecurityGroup | None = None,
+        protocol: str = "tcp",
+    ) -> aws.vpc.SecurityGroupIngressRule | aws.vpc.SecurityGroupEgressRule:
+        """One security-group rule resource (``<name>-<suffix>``): ``port`` from/to ``cidr``
+        (IPv4 or IPv6) or the group ``source``."""
+        kwargs: dict[str, Any] = {
+            "security_group_id": group.id,
+            "description": description,
+            "ip_protocol": protocol,
+            "from_port": port,
+            "to_port": port,
+            "tags": self._tags,
+            "opts": self._opts(),
+        }
+        if source is not None:
+            kwargs["referenced_security_group_id"] = source.id
+        elif isinstance(cidr, str) and ":" in cidr:
+            kwargs["cidr_ipv6"] = cidr
+        else:
+            kwargs["cidr_ipv4"] = cidr
+        if direction == "ingress":
+            return aws.vpc.SecurityGroupIngressRule(self._r(suffix), **kwargs)
+        return aws.vpc.SecurityGroupEgressRule(self._r(suffix), **kwargs)
 
     # ---- load balancer --------------------------------------------------------------------
     def _access_logs_policy(self, bucket_name: str) -> pulumi.Input[str]:

@@ -131,20 +131,30 @@ def test_ignore_changes_exactly_at_the_deployer_boundary(stack: str) -> None:
     assert found == expected
 
 
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+
+
+def sg_rules(r: Recording, group_suffix: str, token: str = INGRESS_RULE) -> list[Any]:
+    [group] = [s for s in r.find(SG) if s.name.endswith(group_suffix)]
+    return [x for x in r.find(token) if x.inputs["securityGroupId"] == group.id]
+
+
 @pytest.mark.parametrize("stack", ALL)
 def test_test_listener_is_not_open_to_the_world(stack: str) -> None:
     r = rec(stack)
-    albs = [s for s in r.find("aws:ec2/securityGroup:SecurityGroup") if s.name.endswith("alb-sg")]
-    assert len(albs) == 1
-    rules = [i for i in albs[0].inputs["ingress"] if i["fromPort"] <= 8443 <= i["toPort"]]
+    rules = [i for i in sg_rules(r, "alb-sg") if i.inputs["fromPort"] <= 8443 <= i.inputs["toPort"]]
     assert rules, "the test listener port has an ingress rule"
     for rule in rules:
-        for cidr in rule.get("cidrBlocks", []):
+        cidr = rule.inputs.get("cidrIpv4") or rule.inputs.get("cidrIpv6")
+        if cidr:
             assert ipaddress.ip_network(cidr).prefixlen > 0, cidr
-        assert "::/0" not in rule.get("ipv6CidrBlocks", [])
+        else:
+            assert rule.inputs["referencedSecurityGroupId"].startswith("sg-")
     # 443 is open to the configured clients; 8443 is a different, narrower rule
-    https = [i for i in albs[0].inputs["ingress"] if i["fromPort"] == 443]
-    assert https[0]["cidrBlocks"] == ["0.0.0.0/0"]
+    https = [i for i in sg_rules(r, "alb-sg") if i.inputs["fromPort"] == 443]
+    assert [i.inputs["cidrIpv4"] for i in https] == ["0.0.0.0/0"]
     test = r.one(LISTENER, {"port": 8443})
     assert test.inputs["protocol"] == "HTTPS"
     assert test.inputs["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
@@ -552,3 +562,36 @@ def test_elb_service_account_mock_answers_per_region() -> None:
         out, failures = m.call(args)
         assert out["arn"] == f"arn:aws:iam::{account}:root"
         assert failures == []
+
+
+# ---- review fix 2: no inline rules on any security group ----------------------------------------
+@pytest.mark.parametrize("stack", ALL)
+def test_security_groups_have_no_inline_rules(stack: str) -> None:
+    r = rec(stack)
+    groups = r.children(r.one(COMPONENT), recursive=True)
+    groups = [g for g in groups if g.type == SG]
+    assert len(groups) == 3
+    for group in groups:
+        assert not group.inputs.get("ingress"), group.name
+        assert not group.inputs.get("egress"), group.name
+    # every rule is a separate resource, one per port and CIDR/source
+    tasks_in = sg_rules(r, "task-sg")
+    assert [(x.inputs["fromPort"], x.inputs["ipProtocol"]) for x in tasks_in] == [(8080, "tcp")]
+    [alb] = [g for g in groups if g.name.endswith("alb-sg")]
+    assert tasks_in[0].inputs["referencedSecurityGroupId"] == alb.id
+    tasks_out = sg_rules(r, "task-sg", EGRESS_RULE)
+    assert (443, "0.0.0.0/0") in [(x.inputs["fromPort"], x.inputs["cidrIpv4"]) for x in tasks_out]
+    hook_out = sg_rules(r, "hook-sg", EGRESS_RULE)
+    assert sorted(x.inputs["fromPort"] for x in hook_out) == [443, 8443]
+    alb_in = {(x.inputs["fromPort"], x.inputs.get("cidrIpv4")) for x in sg_rules(r, "alb-sg")}
+    test_cidr = "10.20.0.0/16" if stack == "prod" else "10.0.0.0/8"
+    assert {(443, "0.0.0.0/0"), (80, "0.0.0.0/0"), (8443, test_cidr)} <= alb_in
+
+
+def test_rule_names_are_stable_per_cidr() -> None:
+    assert service_mod.rule_suffix("10.0.0.0/8") == "10-0-0-0-8"
+    assert service_mod.rule_suffix("2001:db8::/32") == "2001-db8-32"
+    r = rec("dev")
+    names = {x.name for x in r.find(INGRESS_RULE)}
+    assert "orders-api-dev-alb-test-10-0-0-0-8" in names
+    assert "orders-api-dev-hook-to-test-listener" in names

@@ -222,6 +222,7 @@ class PromotionPipeline(pulumi.ComponentResource):
                             deployer_role_arn,
                             tester_role_arn,
                         ],
+                        tools_prefix=DEPLOY_SCRIPT_KEY.split("/", 1)[0] + "/",
                     )
                 )
             ),

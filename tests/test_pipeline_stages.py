@@ -425,6 +425,8 @@ def test_bucket_policy_tls_only_and_readers() -> None:
     }
     others = doc["Statement"][1]
     assert others["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == ["arn:r1", "arn:r2"]
+    # Every object but the step scripts (which Pulumi itself reads back after uploading).
+    assert others["NotResource"] == "arn:aws:s3:::b/tools/*" and "Resource" not in others
     # no principal Allow (S3 rejects principals that do not exist yet): Denies only
     assert [s["Effect"] for s in doc["Statement"]] == ["Deny", "Deny"]
     assert "arn:r1" not in json.dumps([s["Principal"] for s in doc["Statement"]])

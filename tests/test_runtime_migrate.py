@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.stub import Stubber
 
 from components.runtime import deploy, migrate
@@ -659,16 +660,19 @@ def _ship_like_the_migrate_step(root: Path) -> Path:
     for key, name in ((DEPLOY_SCRIPT_KEY, "deploy.py"), (MIGRATE_SCRIPT_KEY, "migrate.py")):
         (bucket / key).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(RUNTIME_DIR / name, bucket / key)
-    spec = json.loads(
+    spec = yaml.safe_load(
         ps.migrate_buildspec(
             bucket="artifacts",
             script_key=MIGRATE_SCRIPT_KEY,
             deploy_script_key=DEPLOY_SCRIPT_KEY,
         )
     )
-    commands = spec["phases"]["build"]["commands"]
-    copies = [c for c in commands if c.startswith("aws s3 cp ")]
-    (run,) = [c for c in commands if c.startswith("python3 ")]
+    # The step is one block command (functions and `set -e` must live in one shell).
+    (block,) = spec["phases"]["build"]["commands"]
+    lines = [line.strip() for line in block.splitlines()]
+    copies = [line for line in lines if line.startswith("aws s3 cp ")]
+    (run,) = [line for line in lines if line.startswith("python3 ")]
+    assert len(copies) == 2
     # `aws s3 cp "s3://artifacts/KEY" DEST` copies bucket/KEY to fs/DEST under root
     fake_aws = (
         'aws() { mkdir -p "$ROOT/fs$(dirname "$4")"; '

@@ -859,8 +859,14 @@ def single_account_deploy_policies(
     return policies
 
 
-def bucket_policy(*, bucket_arn: str, reader_role_arns: Sequence[str]) -> dict[str, Any]:
+def bucket_policy(
+    *, bucket_arn: str, reader_role_arns: Sequence[str], tools_prefix: str = "tools/"
+) -> dict[str, Any]:
     """TLS only; objects readable only by the pipeline, build, deployer and tester roles.
+
+    The step scripts under ``tools_prefix`` (deploy.py, migrate.py: this repository's code,
+    no secrets) stay readable under IAM alone: Pulumi, running as the operator, reads the
+    objects it uploads back (HeadObject needs s3:GetObject), which a blanket Deny would break.
 
     No principal Allow: S3 rejects a policy naming a principal that does not exist yet, and
     nothing orders this policy after the roles; same-account identity policies already grant
@@ -883,7 +889,7 @@ def bucket_policy(*, bucket_arn: str, reader_role_arns: Sequence[str]) -> dict[s
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": f"{bucket_arn}/*",
+                "NotResource": f"{bucket_arn}/{tools_prefix}*",
                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(reader_role_arns)}},
             },
         ],

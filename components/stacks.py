@@ -68,21 +68,24 @@ def _tooling_image(ctx: ToolingContext) -> None:
     pulumi.export("platforms", image.platforms)
 
 
-def _tooling_build(ctx: ToolingContext) -> None:
+def _tooling_build(ctx: ToolingContext) -> pulumi.Resource:
     """The DevSecOpsBuildProject."""
     from components import build as build_mod
 
-    build_mod.DevSecOpsBuildProject(
+    return build_mod.DevSecOpsBuildProject(
         "build",
         build_mod.args_from_config(ctx.cfg, kms_key_arn=ctx.artifact_key.arn, tags=ctx.tags),
     )
 
 
-def _tooling_pipeline(ctx: ToolingContext) -> None:
-    """The PromotionPipeline. Exports pipelineRoleArn."""
+def _tooling_pipeline(ctx: ToolingContext, build: pulumi.Resource) -> None:
+    """The PromotionPipeline (after the build project: it grants the build role the source
+    connection). Exports pipelineRoleArn."""
     from components import pipeline as pipeline_mod
 
-    promotion = pipeline_mod.from_config(ctx.cfg, artifact_key=ctx.artifact_key, tags=ctx.tags)
+    promotion = pipeline_mod.from_config(
+        ctx.cfg, artifact_key=ctx.artifact_key, tags=ctx.tags, build_dependencies=[build]
+    )
     pulumi.export("pipelineRoleArn", promotion.pipeline_role_arn)
 
 
@@ -102,8 +105,8 @@ def build_tooling(cfg: config_mod.ToolingConfig) -> None:
     pulumi.export("artifactKeyArn", key.arn)
     ctx = ToolingContext(cfg=cfg, tags=tags, artifact_key=key)
     _tooling_image(ctx)
-    _tooling_build(ctx)
-    _tooling_pipeline(ctx)
+    build = _tooling_build(ctx)
+    _tooling_pipeline(ctx, build)
 
 
 # --------------------------------------------------------------------------------------

@@ -439,3 +439,17 @@ def test_approval_reads_the_first_deploy_and_names_the_passed_tests() -> None:
     assert data["tests"] == "SmokeTestDev: passed; IntegrationTestStage: passed"
     build = _actions(multi())["BuildAndScan"]
     assert build["configuration"]["CombineArtifacts"] == "true"
+
+
+def test_build_role_connection_grant_waits_for_the_build_role() -> None:
+    rec = multi()
+    grant = rec.one("aws:iam/rolePolicy:RolePolicy", name="pipeline-build-connection-policy")
+    build_role = rec.one("aws:iam/role:Role", {"name": grant.inputs["role"]})
+    assert build_role.urn in grant.options["dependsOn"]
+    statement = json.loads(grant.inputs["policy"])["Statement"]
+    actions = {
+        a
+        for s in statement
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    assert actions == {"codestar-connections:UseConnection", "codeconnections:UseConnection"}

@@ -102,30 +102,21 @@ def encrypted_log_group(
     new rotating key (``<resource_name>-key``, alias ``<resource_name>-key-alias`` when
     ``key_alias``) that CloudWatch Logs may use for ``key_scope`` only (default: exactly this
     group; a ``*`` pattern shares the key with sibling groups)."""
-    opts = pulumi.ResourceOptions(parent=parent)
     key_arn: pulumi.Input[str]
     if existing_key_arn:
         key_arn = existing_key_arn
     else:
-        key = aws.kms.Key(
+        key_arn = logs_key(
             f"{resource_name}-key",
+            account_id=account_id,
+            region=region,
+            log_groups=key_scope or name,
             description=key_description,
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=logs_key_policy(
-                account_id=account_id,
-                region=region,
-                log_groups=key_scope or name,
-                partition=partition,
-            ),
-            tags=dict(tags),
-            opts=opts,
-        )
-        if key_alias:
-            aws.kms.Alias(
-                f"{resource_name}-key-alias", name=key_alias, target_key_id=key.key_id, opts=opts
-            )
-        key_arn = key.arn
+            alias=key_alias,
+            partition=partition,
+            tags=tags,
+            parent=parent,
+        ).arn
     group = log_group(
         resource_name,
         name=name,
@@ -135,6 +126,37 @@ def encrypted_log_group(
         parent=parent,
     )
     return EncryptedLogGroup(log_group=group, key_arn=key_arn)
+
+
+def logs_key(
+    resource_name: str,
+    *,
+    account_id: str,
+    region: str,
+    log_groups: str | Sequence[str],
+    description: str,
+    alias: str | None = None,
+    partition: str = "aws",
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> aws.kms.Key:
+    """A rotating KMS key that CloudWatch Logs may use for exactly ``log_groups`` (alias
+    ``<resource_name>-alias`` when ``alias``)."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    key = aws.kms.Key(
+        resource_name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=logs_key_policy(
+            account_id=account_id, region=region, log_groups=log_groups, partition=partition
+        ),
+        tags=dict(tags),
+        opts=opts,
+    )
+    if alias:
+        aws.kms.Alias(f"{resource_name}-alias", name=alias, target_key_id=key.key_id, opts=opts)
+    return key
 
 
 def log_group(

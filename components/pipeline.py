@@ -272,9 +272,25 @@ class PromotionPipeline(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.build_dependencies)),
             )
 
+        # --- one KMS key for this component's log groups, usable for exactly those -------
+        approval = any(s.approval_before for s in steps)
+        log_groups = [f"/aws/codebuild/{p}" for p in [*deployer_projects, test_project]]
+        if approval:
+            log_groups.append(names.lambda_log_group(names.function("approval-notifier")))
+        self._logs_key_arn = _wiring.logs_key(
+            f"{name}-logs-key",
+            account_id=account,
+            region=region,
+            log_groups=log_groups,
+            description=f"{cfg.app.name}: pipeline step and notifier logs",
+            alias=names.kms_alias("pipeline-logs"),
+            tags=tags,
+            parent=self,
+        ).arn
+
         # --- approval topic + notifier ----------------------------------------------------
         topic_arn: pulumi.Output[str] | None = None
-        if any(s.approval_before for s in steps):
+        if approval:
             topic_arn = self._approval(name, cfg, key, tags, child)
 
         # --- deployer role + projects ----------------------------------------------------
@@ -393,6 +409,7 @@ class PromotionPipeline(pulumi.ComponentResource):
                 f"{name}-{project_name}-logs",
                 name=f"/aws/codebuild/{project_name}",
                 retention_in_days=cfg.build.log_retention_days,
+                kms_key_arn=self._logs_key_arn,
                 tags=tags,
                 parent=self,
             )
@@ -597,6 +614,7 @@ class PromotionPipeline(pulumi.ComponentResource):
             f"{name}-notifier-logs",
             name=names.lambda_log_group(function_name),
             retention_in_days=cfg.build.log_retention_days,
+            kms_key_arn=self._logs_key_arn,
             tags=tags,
             parent=self,
         )

@@ -453,3 +453,14 @@ def test_build_role_connection_grant_waits_for_the_build_role() -> None:
         for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }
     assert actions == {"codestar-connections:UseConnection", "codeconnections:UseConnection"}
+
+
+def test_every_tooling_log_group_is_kms_encrypted_with_a_key_scoped_to_its_groups() -> None:
+    rec = multi()
+    keys = {k.outputs["arn"]: k for k in rec.find("aws:kms/key:Key")}
+    for group in rec.find("aws:cloudwatch/logGroup:LogGroup"):
+        key = keys[group.inputs["kmsKeyId"]]
+        [logs] = [s for s in key.json_input("policy")["Statement"] if s["Sid"] == "ServicesUseKey"]
+        scope = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+        scope = [scope] if isinstance(scope, str) else scope
+        assert f"arn:aws:logs:eu-west-1:111111111111:log-group:{group.inputs['name']}" in scope

@@ -250,6 +250,12 @@ class Names:
         return self._n("pipeline", Kind.IAM_ROLE)
 
     @property
+    def deployer_role(self) -> str:
+        """The tooling role that runs the deploy/migrate steps and alone assumes the
+        environment deploy roles (what they trust; exported as ``pipelineRoleArn``)."""
+        return self._n("deployer", Kind.IAM_ROLE)
+
+    @property
     def build_role(self) -> str:
         return self._n("build", Kind.IAM_ROLE)
 

@@ -156,7 +156,7 @@ class PromotionPipeline(pulumi.ComponentResource):
         if any(s.migrate for s in steps):
             deployer_projects.append(migrate_project)
         pipeline_role_name = names.pipeline_role
-        deployer_role_name = names.role("deployer")
+        deployer_role_name = names.deployer_role
         tester_role_name = names.role("tester")
         tester_role_arn = naming.role_arn(tester_role_name, account_id=account)
         build_role_arn = naming.role_arn(names.build_role, account_id=account)

@@ -196,14 +196,14 @@ def _environment_deploy_role(ctx: EnvironmentContext) -> None:
     role = aws.iam.Role(
         "deploy-role",
         name=names.deploy_role,
-        description=f"Deploys {names.prefix}; assumed only by the tooling pipeline role",
+        description=f"Deploys {names.prefix}; assumed only by the tooling deployer role",
         assume_role_policy=pulumi.Output.from_input(pipeline_role_arn).apply(
             lambda arn: iam.to_json(
                 iam.assume_role_policy(
                     aws_principals=[
                         arn
                         or naming_mod.role_arn(
-                            naming_mod.Names(cfg.app.name, naming_mod.TOOLING).pipeline_role,
+                            naming_mod.Names(cfg.app.name, naming_mod.TOOLING).deployer_role,
                             account_id=cfg.accounts.tooling,
                         )
                     ]

@@ -353,7 +353,11 @@ class LoadBalancerConfig(Model):
     ingress_cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"])
     """Who may reach 443 (and 80, which only redirects). Default everyone."""
     test_listener_cidrs: list[Cidr] = Field(min_length=1)
-    """Who may reach the 8443 test listener. Required; never 0.0.0.0/0."""
+    """Who may reach the 8443 test listener. Required; never 0.0.0.0/0. The smoke-test hook
+    is admitted by its security group (internal ALB) or, with a stack-created VPC, by the NAT
+    gateways' public IPs (added automatically). With an existing VPC (``network.vpcId``) and
+    an internet-facing ALB, the hook reaches the ALB from that VPC's NAT gateway Elastic
+    IPs: list each one here as ``x.x.x.x/32`` or every smoke test fails."""
     ssl_policy: Literal[TLS_POLICIES] = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # type: ignore[valid-type]
     """TLS policy (default TLS 1.3 + 1.2)."""
     deletion_protection: bool | None = None

@@ -22,6 +22,7 @@ The IaC/deployer boundary (DESIGN.md §4)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -324,6 +325,25 @@ def lambda_vpc_policy() -> dict[str, Any]:
     )
 
 
+def expected_nat_gateways(args: BlueGreenFargateServiceArgs) -> int:
+    """How many NAT gateways the stack's awsx VPC has (one, or one per AZ)."""
+    if nat_gateway_strategy(args) == "OnePerAz":
+        return args.network.availability_zones
+    return 1
+
+
+def nth_nat_gateway(ids: Sequence[str], index: int, expected: int) -> str:
+    """The ``index``-th NAT gateway id in sorted order (stable across look-ups); refuses a
+    VPC whose available NAT gateways are not the ``expected`` number."""
+    ordered = sorted(ids)
+    if len(ordered) != expected:
+        raise ValueError(
+            f"expected {expected} available NAT gateway(s) in the VPC, found {len(ordered)} "
+            f"({', '.join(ordered) or 'none'}); the test listener must admit each one's IP"
+        )
+    return ordered[index]
+
+
 def rule_suffix(cidr: str) -> str:
     """A stable resource-name part for a CIDR (``10.0.0.0/8`` → ``10-0-0-0-8``): rules are
     named by what they admit, so reordering a CIDR list changes nothing."""
@@ -427,6 +447,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
     def _network(self) -> None:
         a = self._args
         net = a.network
+        self._vpc: awsx.ec2.Vpc | None = None
         if net.vpc_id:
             self.vpc_id: pulumi.Input[str] = net.vpc_id
             self.private_subnet_ids: pulumi.Input[Sequence[str]] = list(net.private_subnet_ids)
@@ -450,6 +471,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             self.vpc_id = vpc.vpc_id
             self.private_subnet_ids = vpc.private_subnet_ids
             self.public_subnet_ids = vpc.public_subnet_ids
+            self._vpc = vpc
         lb = a.load_balancer
         n = a.names
         # Every rule of every group is its own rule resource, none inline: the provider
@@ -509,6 +531,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             TEST_PORT,
             source=self.hook_sg,
         )
+        self._nat_to_test_listener()
         self._sg_rule(
             "egress",
             "alb-to-tasks",
@@ -541,6 +564,38 @@ class BlueGreenFargateService(pulumi.ComponentResource):
                 "Test listener and AWS APIs",
                 port,
                 cidr="0.0.0.0/0",
+            )
+
+    def _nat_to_test_listener(self) -> None:
+        """Admit the VPC's NAT gateways' public IPs (/32) on the test listener.
+
+        The smoke-test hook runs in the private subnets and calls the internet-facing ALB's
+        public DNS name, so its traffic reaches the ALB from the NAT gateways' Elastic IPs,
+        not from the hook's security group. An internal ALB sees the hook's own address
+        (the hook-SG rule covers it). For an existing VPC the NAT EIPs are the user's to
+        list in ``loadBalancer.testListenerCidrs`` (see that field)."""
+        a = self._args
+        if self._vpc is None or a.load_balancer.internal:
+            return
+        count = expected_nat_gateways(a)
+        # The awsx VPC's outputs resolve only once the component (NAT gateways included) is
+        # created; depends_on makes the look-up wait for it explicitly.
+        invoke_opts = pulumi.InvokeOutputOptions(parent=self, depends_on=[self._vpc])
+        nat_ids = aws.ec2.get_nat_gateways_output(
+            vpc_id=self.vpc_id,
+            filters=[aws.ec2.GetNatGatewaysFilterArgs(name="state", values=["available"])],
+            opts=invoke_opts,
+        ).ids
+        for index in range(count):
+            nat_id = nat_ids.apply(functools.partial(nth_nat_gateway, index=index, expected=count))
+            public_ip = aws.ec2.get_nat_gateway_output(id=nat_id, opts=invoke_opts).public_ip
+            self._sg_rule(
+                "ingress",
+                f"alb-test-nat-{index}",
+                self.alb_sg,
+                "Test listener from the VPC's NAT gateway (the smoke-test hook's egress)",
+                TEST_PORT,
+                cidr=public_ip.apply(lambda ip: f"{ip}/32"),
             )
 
     def _sg_rule(

@@ -595,3 +595,41 @@ def test_rule_names_are_stable_per_cidr() -> None:
     names = {x.name for x in r.find(INGRESS_RULE)}
     assert "orders-api-dev-alb-test-10-0-0-0-8" in names
     assert "orders-api-dev-hook-to-test-listener" in names
+
+
+# ---- review fix 3: the smoke-test hook reaches an internet-facing ALB from the NAT EIPs -------
+def _nat_rules(r: Recording) -> list[Any]:
+    return [x for x in r.find(INGRESS_RULE) if "-alb-test-nat-" in x.name]
+
+
+@pytest.mark.parametrize(("stack", "nats"), [("dev", 1), ("stage", 1), ("prod", 3)])
+def test_test_listener_admits_each_nat_gateway_ip(stack: str, nats: int) -> None:
+    r = rec(stack)
+    rules = _nat_rules(r)
+    assert len(rules) == nats
+    cidrs = {x.inputs["cidrIpv4"] for x in rules}
+    assert len(cidrs) == nats
+    for rule in rules:
+        assert rule.inputs["fromPort"] == rule.inputs["toPort"] == 8443
+        net = ipaddress.ip_network(rule.inputs["cidrIpv4"])
+        assert net.prefixlen == 32 and net.is_global, net
+
+
+def _variant(stack: str, old: str, new: str) -> Recording:
+    text = (ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+    assert old in text
+    stack_file = engine_mod.parse_stack_file(text.replace(old, new, 1))
+    return engine_mod.render(stack, stack_file=stack_file)
+
+
+def test_internal_alb_needs_no_nat_rule() -> None:
+    r = _variant("dev", "    testListenerCidrs:", "    internal: true\n    testListenerCidrs:")
+    assert r.one("aws:lb/loadBalancer:LoadBalancer").inputs["internal"] is True
+    assert _nat_rules(r) == []
+    assert any(x.name.endswith("hook-to-test-listener") for x in r.find(INGRESS_RULE))
+
+
+def test_nat_gateway_lookup_is_sorted_and_checked() -> None:
+    assert service_mod.nth_nat_gateway(["nat-b", "nat-a"], 0, 2) == "nat-a"
+    with pytest.raises(ValueError, match="expected 3 available NAT gateway"):
+        service_mod.nth_nat_gateway(["nat-a"], 0, 3)

@@ -83,6 +83,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         self.account_id = account_id
         self.region = region
         self._stack_outputs = stack_outputs or (lambda _name: {})
+        #: NAT gateway ids per awsx VPC id (recorded when the VPC is created).
+        self.nat_gateways: dict[str, list[str]] = {}
 
     # ---- invokes ------------------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
@@ -118,6 +120,23 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 raise ValueError(f"getServiceAccount: no ELB account for region {region!r}")
             arn = f"arn:aws:iam::{elb_account}:root"
             return {"arn": arn, "id": elb_account, "region": region}, []
+        if token == "aws:ec2/getNatGateways:getNatGateways":
+            vpc_id = str(args.args.get("vpcId") or "")
+            ids = self.nat_gateways.get(vpc_id, [])
+            return {"ids": list(ids), "id": self.region, "vpcId": vpc_id}, []
+        if token == "aws:ec2/getNatGateway:getNatGateway":
+            nat_id = str(args.args.get("id") or "")
+            h = hashlib.sha256(nat_id.encode()).digest()
+            # An Elastic IP in AWS's 52.x/54.x ranges, deterministic per NAT gateway.
+            public_ip = f"{52 + 2 * (h[0] % 2)}.{h[1]}.{h[2]}.{h[3] % 254 + 1}"
+            return {
+                "id": nat_id,
+                "publicIp": public_ip,
+                "privateIp": f"10.0.{h[4] % 16}.{h[5] % 254 + 1}",
+                "allocationId": f"eipalloc-{_h('eip', nat_id, n=17)}",
+                "state": "available",
+                "connectivityType": "public",
+            }, []
         return {}, []
 
     # ---- resources ----------------------------------------------------------------------
@@ -229,6 +248,9 @@ def _awsx_vpc(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[
     azs = int(i.get("numberOfAvailabilityZones") or 2)
     private = [f"subnet-{_h('private', name, n, n=17)}" for n in range(azs)]
     public = [f"subnet-{_h('public', name, n, n=17)}" for n in range(azs)]
+    strategy = str((i.get("natGateways") or {}).get("strategy") or "OnePerAz")
+    nats = {"None": 0, "Single": 1}.get(strategy, azs)
+    m.nat_gateways[vpc_id] = [f"nat-{_h('nat', name, n, n=17)}" for n in range(nats)]
     return vpc_id, {
         "vpcId": vpc_id,
         "privateSubnetIds": private,

@@ -181,6 +181,34 @@ class AdotConfig(Model):
         return self
 
 
+_SG_DESCRIPTION = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{1,255}$")
+
+
+class EgressRuleConfig(Model):
+    """One entry of ``dotnet-delivery:service.egress``: where the tasks (and the migration
+    task, which shares their security group) may connect besides HTTPS (443, always open)."""
+
+    cidr: Cidr
+    """Destination CIDR (IPv4 or IPv6), e.g. the VPC CIDR for a database inside it. Required."""
+    port: int = Field(ge=1, le=65535)
+    """Destination port, e.g. 5432 for PostgreSQL. Required."""
+    protocol: Literal["tcp", "udp"] = "tcp"
+    """``tcp`` (default) or ``udp``."""
+    description: str
+    """What the rule is for (shown in the console). Required; AWS's rule-description
+    characters, at most 255."""
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        if not _SG_DESCRIPTION.match(value):
+            raise ValueError(
+                f"{value!r} is not a security-group rule description: 1-255 characters of "
+                "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*"
+            )
+        return value
+
+
 class ServiceConfig(Model):
     """``dotnet-delivery:service`` - the ECS service's shape in this environment."""
 
@@ -219,6 +247,10 @@ class ServiceConfig(Model):
     log_kms_key_arn: Arn | None = None
     """Customer KMS key for the log group (default: a key made by the stack)."""
     adot: AdotConfig = Field(default_factory=AdotConfig)
+    egress: list[EgressRuleConfig] = Field(default_factory=list)
+    """Extra egress from the tasks' security group (``{cidr, port, protocol, description}``),
+    e.g. the database: ``{cidr: 10.0.0.0/16, port: 5432, description: PostgreSQL}``. Default
+    empty: HTTPS (443) out only. The migration task uses the same group."""
 
     @model_validator(mode="after")
     def _check(self) -> ServiceConfig:
@@ -266,6 +298,18 @@ class ServiceConfig(Model):
                     "(chiseled images have no shell for CMD-SHELL)",
                 )
             )
+        seen: set[tuple[str, int, str]] = set()
+        for rule in self.egress:
+            key = (str(ipaddress.ip_network(rule.cidr)), rule.port, rule.protocol)
+            if key in seen:
+                errors.append(
+                    _field_error(
+                        "egress",
+                        f"{rule.protocol}/{rule.port} to {rule.cidr}",
+                        "is listed twice; each destination, port and protocol once",
+                    )
+                )
+            seen.add(key)
         overlap = set(self.environment_variables) & set(self.secrets)
         if overlap:
             errors.append(

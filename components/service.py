@@ -556,6 +556,16 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             443,
             cidr="0.0.0.0/0",
         )
+        for rule in a.service.egress:
+            self._sg_rule(
+                "egress",
+                f"tasks-{rule.protocol}-{rule.port}-{rule_suffix(rule.cidr)}",
+                self.task_sg,
+                rule.description,
+                rule.port,
+                cidr=rule.cidr,
+                protocol=rule.protocol,
+            )
         for port in (443, TEST_PORT):
             self._sg_rule(
                 "egress",
@@ -1336,6 +1346,9 @@ def service_exports(component: BlueGreenFargateService) -> dict[str, Any]:
         "logGroupName": component.log_group_name,
         "executionRoleArn": component.execution_role_arn,
         "taskRoleArn": component.task_role_arn,
+        # The tasks' security group: what a database's security group admits, and what
+        # one-off tasks (the EF migration) run with.
+        "taskSecurityGroupId": component.task_sg.id,
     }
     if component.codedeploy_application is not None:
         exports["codedeployApplication"] = component.codedeploy_application

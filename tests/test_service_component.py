@@ -633,3 +633,43 @@ def test_nat_gateway_lookup_is_sorted_and_checked() -> None:
     assert service_mod.nth_nat_gateway(["nat-b", "nat-a"], 0, 2) == "nat-a"
     with pytest.raises(ValueError, match="expected 3 available NAT gateway"):
         service_mod.nth_nat_gateway(["nat-a"], 0, 3)
+
+
+# ---- review fix 4: configurable task egress (the database), task SG exported ------------------
+@pytest.mark.parametrize("stack", ["dev", "stage", "prod"])
+def test_tasks_may_reach_the_database(stack: str) -> None:
+    r = rec(stack)
+    out = {
+        (x.inputs["ipProtocol"], x.inputs["fromPort"], x.inputs["toPort"], x.inputs["cidrIpv4"])
+        for x in sg_rules(r, "task-sg", EGRESS_RULE)
+    }
+    assert out == {("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 5432, 5432, "10.0.0.0/16")}
+    [db] = [x for x in sg_rules(r, "task-sg", EGRESS_RULE) if x.inputs["fromPort"] == 5432]
+    assert db.name == f"orders-api-{stack}-tasks-tcp-5432-10-0-0-0-16"
+    assert db.inputs["description"] == "PostgreSQL orders database in the VPC"
+    [group] = [s for s in r.find(SG) if s.name.endswith("task-sg")]
+    assert r.exports["taskSecurityGroupId"] == group.id
+
+
+def _service_cfg(**service: Any) -> Any:
+    from components import config as config_mod
+
+    return config_mod.ServiceConfig.model_validate(service)
+
+
+def test_egress_config_defaults_and_validation() -> None:
+    from components import config as config_mod
+
+    assert _service_cfg().egress == []
+    rule = _service_cfg(egress=[{"cidr": "10.1.0.0/16", "port": 6379, "description": "Redis"}])
+    assert rule.egress[0].protocol == "tcp"
+    with pytest.raises(Exception, match="65535"):
+        _service_cfg(egress=[{"cidr": "10.1.0.0/16", "port": 70000, "description": "x"}])
+    with pytest.raises(Exception, match="not a CIDR"):
+        _service_cfg(egress=[{"cidr": "10.1.0.300/16", "port": 5432, "description": "x"}])
+    with pytest.raises(Exception, match="security-group rule description"):
+        _service_cfg(egress=[{"cidr": "10.1.0.0/16", "port": 5432, "description": "db ☃"}])
+    twice = {"cidr": "10.1.0.0/16", "port": 5432, "description": "db"}
+    with pytest.raises(Exception, match="listed twice"):
+        _service_cfg(egress=[twice, twice])
+    assert config_mod.EgressRuleConfig  # public model

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -342,6 +342,64 @@ def nth_nat_gateway(ids: Sequence[str], index: int, expected: int) -> str:
             f"({', '.join(ordered) or 'none'}); the test listener must admit each one's IP"
         )
     return ordered[index]
+
+
+def request_scaling_metrics(
+    *,
+    load_balancer: str,
+    target_groups: Sequence[str],
+    cluster_name: str,
+    service_name: str,
+) -> list[dict[str, Any]]:
+    """Target-tracking metric math (Application Auto Scaling, "target tracking with metric
+    math"): the ALB requests of every target group (Sum per minute; a group without traffic
+    counts 0) divided by the service's running tasks (Container Insights). One series returns
+    data, as target tracking requires. Argument-dict form of
+    ``customized_metric_specification.metrics``."""
+
+    def stat(query_id: str, namespace: str, metric: str, dims: dict[str, str], how: str) -> dict:
+        return {
+            "id": query_id,
+            "return_data": False,
+            "metric_stat": {
+                "stat": how,
+                "metric": {
+                    "namespace": namespace,
+                    "metric_name": metric,
+                    "dimensions": [{"name": k, "value": v} for k, v in dims.items()],
+                },
+            },
+        }
+
+    queries = [
+        stat(
+            f"requests{i}",
+            "AWS/ApplicationELB",
+            "RequestCount",
+            {"LoadBalancer": load_balancer, "TargetGroup": tg},
+            "Sum",
+        )
+        for i, tg in enumerate(target_groups)
+    ]
+    queries.append(
+        stat(
+            "tasks",
+            "ECS/ContainerInsights",
+            "RunningTaskCount",
+            {"ClusterName": cluster_name, "ServiceName": service_name},
+            "Average",
+        )
+    )
+    total = " + ".join(f"FILL(requests{i}, 0)" for i in range(len(target_groups)))
+    queries.append(
+        {
+            "id": "perTask",
+            "label": "ALB requests per running task (all target groups)",
+            "expression": f"({total}) / tasks",
+            "return_data": True,
+        }
+    )
+    return queries
 
 
 def rule_suffix(cidr: str) -> str:
@@ -1307,13 +1365,42 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
         )
-        label = pulumi.Output.all(self.alb.arn_suffix, self.target_groups["blue"].arn_suffix).apply(
-            lambda v: f"{v[0]}/{v[1]}"
+        tracking = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
+        cpu = tracking(
+            target_value=float(svc.cpu_target_percent),
+            scale_in_cooldown=300,
+            scale_out_cooldown=60,
+            predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                predefined_metric_type="ECSServiceAverageCPUUtilization"
+            ),
         )
-        for purpose, metric, value, resource_label in (
-            ("cpu", "ECSServiceAverageCPUUtilization", float(svc.cpu_target_percent), None),
-            ("requests", "ALBRequestCountPerTarget", float(svc.requests_per_target), label),
-        ):
+        # Requests per task over BOTH target groups (metric math): after a blue/green swap
+        # production traffic is on green, so a per-target-group metric would read 0 and scale
+        # the service in.
+        metrics = pulumi.Output.all(
+            self.alb.arn_suffix,
+            self.target_groups["blue"].arn_suffix,
+            self.target_groups["green"].arn_suffix,
+            self.cluster.name,
+            self.service.name,
+        ).apply(
+            lambda v: request_scaling_metrics(
+                load_balancer=v[0],
+                target_groups=[v[1], v[2]],
+                cluster_name=v[3],
+                service_name=v[4],
+            )
+        )
+        requests = tracking(
+            target_value=float(svc.requests_per_target),
+            scale_in_cooldown=300,
+            scale_out_cooldown=60,
+            customized_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationArgs(
+                # the argument-dict form (request_scaling_metrics), resolved from outputs
+                metrics=cast(Any, metrics)
+            ),
+        )
+        for purpose, configuration in (("cpu", cpu), ("requests", requests)):
             aws.appautoscaling.Policy(
                 self._r(f"scale-{purpose}"),
                 name=f"{a.names.prefix}-{purpose}",
@@ -1321,14 +1408,7 @@ class BlueGreenFargateService(pulumi.ComponentResource):
                 resource_id=target.resource_id,
                 scalable_dimension=target.scalable_dimension,
                 service_namespace=target.service_namespace,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=value,
-                    scale_in_cooldown=300,
-                    scale_out_cooldown=60,
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type=metric, resource_label=resource_label
-                    ),
-                ),
+                target_tracking_scaling_policy_configuration=configuration,
                 opts=self._opts(),
             )
 

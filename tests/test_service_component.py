@@ -205,17 +205,15 @@ def test_service_network_and_scaling(stack: str) -> None:
     assert svc.inputs["healthCheckGracePeriodSeconds"] > 0
     cluster = r.one("aws:ecs/cluster:Cluster")
     assert {"name": "containerInsights", "value": "enabled"} in cluster.inputs["settings"]
-    policies = {
-        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
-            "predefinedMetricType"
-        ]: p
+    configs = {
+        p.name.rsplit("-", 1)[-1]: p.inputs["targetTrackingScalingPolicyConfiguration"]
         for p in r.find("aws:appautoscaling/policy:Policy")
     }
-    assert set(policies) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
-    label = policies["ALBRequestCountPerTarget"].inputs["targetTrackingScalingPolicyConfiguration"][
-        "predefinedMetricSpecification"
-    ]["resourceLabel"]
-    assert label.startswith("app/") and "/targetgroup/" in label
+    assert set(configs) == {"cpu", "requests"}
+    cpu = configs["cpu"]["predefinedMetricSpecification"]["predefinedMetricType"]
+    assert cpu == "ECSServiceAverageCPUUtilization"
+    # requests: metric math over both target groups (see test_request_scaling_*)
+    assert "customizedMetricSpecification" in configs["requests"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "stage"])
@@ -673,3 +671,65 @@ def test_egress_config_defaults_and_validation() -> None:
     with pytest.raises(Exception, match="listed twice"):
         _service_cfg(egress=[twice, twice])
     assert config_mod.EgressRuleConfig  # public model
+
+
+# ---- review fix 5: request scaling over both target groups (metric math) ---------------------
+def _to_boto(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {"".join(p.title() for p in k.split("_")): _to_boto(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_boto(v) for v in value]
+    return value
+
+
+def test_request_scaling_metric_math_validates_against_botocore() -> None:
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    metrics = service_mod.request_scaling_metrics(
+        load_balancer="app/a/1",
+        target_groups=["targetgroup/b/2", "targetgroup/g/3"],
+        cluster_name="c",
+        service_name="s",
+    )
+    model = botocore.session.get_session().get_service_model("application-autoscaling")
+    shape = model.operation_model("PutScalingPolicy").input_shape
+    validate_parameters(
+        {
+            "PolicyName": "p",
+            "ServiceNamespace": "ecs",
+            "ResourceId": "service/c/s",
+            "ScalableDimension": "ecs:service:DesiredCount",
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 1000.0,
+                "CustomizedMetricSpecification": {"Metrics": _to_boto(metrics)},
+            },
+        },
+        shape,
+    )
+    assert [m["return_data"] for m in metrics] == [False, False, False, True]
+
+
+@pytest.mark.parametrize("stack", ALL)
+def test_request_scaling_counts_both_target_groups(stack: str) -> None:
+    r = rec(stack)
+    [policy] = [
+        p for p in r.find("aws:appautoscaling/policy:Policy") if p.name.endswith("requests")
+    ]
+    config = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+    assert "predefinedMetricSpecification" not in config
+    queries = config["customizedMetricSpecification"]["metrics"]
+    groups = {
+        d["value"]
+        for q in queries
+        if "metricStat" in q and q["metricStat"]["metric"]["metricName"] == "RequestCount"
+        for d in q["metricStat"]["metric"]["dimensions"]
+        if d["name"] == "TargetGroup"
+    }
+    assert groups == {tg.outputs["arnSuffix"] for tg in r.find("aws:lb/targetGroup:TargetGroup")}
+    [result] = [q for q in queries if q.get("returnData")]
+    assert result["expression"] == "(FILL(requests0, 0) + FILL(requests1, 0)) / tasks"
+    [tasks] = [q for q in queries if q["id"] == "tasks"]
+    assert tasks["metricStat"]["metric"]["metricName"] == "RunningTaskCount"
+    assert config["targetValue"] > 0

@@ -224,7 +224,11 @@ def fargate_task(
         role=execution_role.id,
         policy=pulumi.Output.all(spec, pulumi.Output.from_input(repository_arn)).apply(
             lambda sr: iam.to_json(
-                iam_service.execution_role_policy(sr[0], repository_arn=sr[1] or None)
+                iam_service.execution_role_policy(
+                    sr[0],
+                    repository_arn=sr[1] or None,
+                    kms_key_arns=list(service.secrets_kms_key_arns),
+                )
             )
         ),
         opts=opts,

@@ -247,6 +247,10 @@ class ServiceConfig(Model):
     log_kms_key_arn: Arn | None = None
     """Customer KMS key for the log group (default: a key made by the stack)."""
     adot: AdotConfig = Field(default_factory=AdotConfig)
+    secrets_kms_key_arns: list[Arn] = Field(default_factory=list)
+    """Customer KMS keys (key ARNs, not aliases, in this environment's account and Region)
+    that encrypt the referenced ``secrets``; the execution role may ``kms:Decrypt`` with them
+    via Secrets Manager/SSM only. Default empty: the secrets use the AWS-managed key."""
     egress: list[EgressRuleConfig] = Field(default_factory=list)
     """Extra egress from the tasks' security group (``{cidr, port, protocol, description}``),
     e.g. the database: ``{cidr: 10.0.0.0/16, port: 5432, description: PostgreSQL}``. Default
@@ -578,6 +582,17 @@ class EnvironmentConfig(Model):
                     "only applies to engine codedeploy",
                 )
             )
+        account = self.accounts.environments.get(self.environment, "<account>")
+        key_prefix = f"arn:aws:kms:{self.region}:{account}:key/"
+        for key in self.service.secrets_kms_key_arns:
+            if not key.startswith(key_prefix) or len(key) == len(key_prefix):
+                errors.append(
+                    _field_error(
+                        "service.secretsKmsKeyArns",
+                        key,
+                        f"is not a KMS key ARN of this environment ({key_prefix}<key-id>)",
+                    )
+                )
         if deployment.admission_hook and deployment.engine != "ecs":
             errors.append(
                 _field_error(

@@ -733,3 +733,41 @@ def test_request_scaling_counts_both_target_groups(stack: str) -> None:
     [tasks] = [q for q in queries if q["id"] == "tasks"]
     assert tasks["metricStat"]["metric"]["metricName"] == "RunningTaskCount"
     assert config["targetValue"] > 0
+
+
+# ---- review fix 6: secrets under customer KMS keys ------------------------------------------
+def test_execution_role_may_decrypt_the_configured_secret_keys() -> None:
+    key = "arn:aws:kms:eu-west-1:222222222222:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    r = _variant(
+        "dev",
+        "    logRetentionDays: 14\n",
+        f"    logRetentionDays: 14\n    secretsKmsKeyArns: [{key}]\n",
+    )
+    [policy] = [
+        p for p in r.find("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("execution-policy")
+    ]
+    doc = policy.json_input("policy")
+    [decrypt] = [s for s in doc["Statement"] if s.get("Sid") == "DecryptReferencedSecrets"]
+    assert decrypt["Action"] in ("kms:Decrypt", ["kms:Decrypt"])
+    assert decrypt["Resource"] in (key, [key])
+    # default: AWS-managed key, no KMS statement
+    [default] = [
+        p
+        for p in rec("dev").find("aws:iam/rolePolicy:RolePolicy")
+        if p.name.endswith("execution-policy")
+    ]
+    assert "kms:Decrypt" not in json.dumps(default.json_input("policy"))
+
+
+def test_secret_keys_must_be_this_environments() -> None:
+
+    text = (ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    other = "arn:aws:kms:eu-west-1:333333333333:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    bad = text.replace(
+        "    logRetentionDays: 14\n",
+        f"    logRetentionDays: 14\n    secretsKmsKeyArns: [{other}]\n",
+    )
+    with pytest.raises(
+        Exception, match=r"service\.secretsKmsKeyArns: .*333333333333.* is not a KMS key ARN"
+    ):
+        engine_mod.render("dev", stack_file=engine_mod.parse_stack_file(bad))

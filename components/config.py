@@ -396,6 +396,10 @@ class LoadBalancerConfig(Model):
 
     certificate_arn: Arn
     """ACM certificate for the 443 and 8443 listeners. Required."""
+    host_name: str | None = None
+    """The name the certificate is for (``orders.example.com``). Set, the smoke-test hook
+    sends it as Host and TLS SNI and verifies the certificate against it; unset, the hook
+    cannot verify TLS (it calls the ALB's own DNS name) and preview warns. Default unset."""
     internal: bool = False
     """Internal ALB instead of internet-facing (default internet-facing)."""
     ingress_cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"])
@@ -414,6 +418,17 @@ class LoadBalancerConfig(Model):
     idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
     access_log_retention_days: int = Field(default=90, ge=1)
     health_check: TargetHealthConfig = Field(default_factory=TargetHealthConfig)
+
+    @field_validator("host_name")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(
+            r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", value
+        ):
+            raise ValueError(
+                f"{value!r} is not a DNS host name (lowercase, e.g. orders.example.com)"
+            )
+        return value
 
     @field_validator("test_listener_cidrs")
     @classmethod

@@ -1031,6 +1031,12 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             paths=tuple(d.smoke_paths),
             time_budget=budget,
         )
+        if not a.load_balancer.host_name:
+            pulumi.log.warn(
+                "dotnet-delivery:loadBalancer.hostName is not set: the smoke-test hook calls the "
+                "test listener without verifying its certificate; set the certificate's host name",
+                resource=self,
+            )
         self.hook_function = self._hook_lambda(
             "smoke-hook",
             resource_prefix="hook",
@@ -1057,10 +1063,14 @@ class BlueGreenFargateService(pulumi.ComponentResource):
                     "SMOKE_PATHS": ",".join(d.smoke_paths),
                     "TIME_BUDGET_SECONDS": str(int(budget)),
                     # The test listener presents the service's certificate, not one for the
-                    # ALB's DNS name; without a configured host name the chain cannot be
-                    # verified against the name called. It is reachable only from the hook's
-                    # security group and the test CIDRs, and the hook reads status codes only.
-                    "TLS_VERIFY": "false",
+                    # ALB's DNS name: with loadBalancer.hostName the hook sends that name as
+                    # Host + SNI and verifies the certificate; without it, it cannot verify
+                    # (reachable only from the hook and the test CIDRs; status codes only).
+                    **(
+                        {"HOST_HEADER": a.load_balancer.host_name, "TLS_VERIFY": "true"}
+                        if a.load_balancer.host_name
+                        else {"TLS_VERIFY": "false"}
+                    ),
                 }
             ),
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(

@@ -247,3 +247,10 @@ def test_several_problems_in_one_section_are_all_reported() -> None:
     data["dotnet-delivery:deployment"]["admissionHook"] = False
     keys = [line.split(":")[1].split(" ")[0] for line in problems_of(data)]
     assert sorted(keys) == ["deployment.predefinedConfig", "deployment.strategy"]
+
+
+def test_host_name_must_be_a_dns_name() -> None:
+    data = mutate("prod", "dotnet-delivery:loadBalancer", ["hostName"], "https://Orders")
+    (line,) = problems_of(data)
+    assert line.startswith('dotnet-delivery:loadBalancer.hostName: "https://Orders"')
+    assert "not a DNS host name" in line

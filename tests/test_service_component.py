@@ -771,3 +771,18 @@ def test_secret_keys_must_be_this_environments() -> None:
         Exception, match=r"service\.secretsKmsKeyArns: .*333333333333.* is not a KMS key ARN"
     ):
         engine_mod.render("dev", stack_file=engine_mod.parse_stack_file(bad))
+
+
+def test_smoke_hook_verifies_tls_against_the_configured_host_name() -> None:
+    for stack, host in (("dev", "orders.dev.example.com"), ("prod", "orders.example.com")):
+        fn = rec(stack).one(LAMBDA, {"name": f"orders-api-{stack}-smoke-hook"})
+        variables = fn.inputs["environment"]["variables"]
+        assert (variables["HOST_HEADER"], variables["TLS_VERIFY"]) == (host, "true")
+    text = (
+        (ROOT / "Pulumi.dev.yaml").read_text().replace("    hostName: orders.dev.example.com\n", "")
+    )
+    r = engine_mod.render("dev", stack_file=engine_mod.parse_stack_file(text))
+    variables = r.one(LAMBDA, {"name": "orders-api-dev-smoke-hook"}).inputs["environment"][
+        "variables"
+    ]
+    assert variables["TLS_VERIFY"] == "false" and "HOST_HEADER" not in variables

@@ -4,13 +4,15 @@ Type token ``dotnet-delivery:index:DotnetServiceImage``. It registers:
 
 * ``aws.ecr.Repository`` - tags immutable, scan on push, KMS with the given customer key,
   ``force_delete`` off. The mutability is ``IMMUTABLE_WITH_EXCLUSION`` whose filters cover
-  only the build-cache tags (``cache-*``, rewritten by every build) and, when configured, the
-  dev prefix (``dev-*``); release tags (``1.8.0-build.247-git.…``) start with a digit and are
+  only the build-cache tags (``cache-*``, rewritten by every build), the per-platform staging
+  tags of a batch build (``staging-*``, rewritten when a batch is re-run) and, when configured,
+  the dev prefix (``dev-*``); release tags (``1.8.0-build.247-git.…``) start with a digit and are
   never covered (:func:`components.render.ecr.mutability_exclusion_filters` refuses a prefix
   that could be). Plain ``IMMUTABLE`` would make the second build's registry-cache export
   fail, because BuildKit overwrites ``<repo>:cache-<arch>``.
-* ``aws.ecr.LifecyclePolicy`` - keep the newest N release images, expire dev images and
-  untagged images after D days (:func:`components.render.ecr.lifecycle_policy`).
+* ``aws.ecr.LifecyclePolicy`` - keep the newest N release images, expire staging images
+  (``staging-*``) after one day, dev images and untagged images after D days
+  (:func:`components.render.ecr.lifecycle_policy`).
 * ``aws.ecr.RepositoryPolicy`` - only the environments' ECS task execution roles may pull:
   the service's (``Names(service, env).execution_role``) and the EF Core migration task's
   (``Names(service, env).role("migrate-exec")``) in each environment account
@@ -394,8 +396,11 @@ class DotnetServiceImage(pulumi.ComponentResource):
             )
 
         # ---- repository ----------------------------------------------------------------
-        prefixes = [CACHE_TAG_PREFIX]
-        if args.dev_tag_prefix and args.dev_tag_prefix != CACHE_TAG_PREFIX:
+        # mutable: the build cache ref, the per-platform staging tags of a batch build (a
+        # re-run overwrites them) and the dev prefix; release tags never (ecr refuses a
+        # prefix that could cover one)
+        prefixes = [CACHE_TAG_PREFIX, ecr.STAGING_TAG_PREFIX]
+        if args.dev_tag_prefix and args.dev_tag_prefix not in prefixes:
             prefixes.append(args.dev_tag_prefix)
         try:
             filters = ecr.mutability_exclusion_filters(prefixes[0], prefixes[1:])
@@ -403,6 +408,7 @@ class DotnetServiceImage(pulumi.ComponentResource):
                 args.keep_release_images,
                 args.untagged_expiry_days,
                 dev_tag_prefix=args.dev_tag_prefix,
+                staging_tag_prefix=ecr.STAGING_TAG_PREFIX,
             )
             pull_policy = ecr.repository_pull_policy(list(args.pull_role_arns))
         except ecr.EcrDocumentError as exc:

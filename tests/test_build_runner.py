@@ -12,6 +12,7 @@ The full builds run concurrently in one module fixture (each is ~0.5 s of subpro
 from __future__ import annotations
 
 import json
+import marshal
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from components.render.buildspec import (
     SonarSettings,
     platform_identifier,
     render_buildspec,
+    staging_tag,
 )
 from components.testing.fake_tools import archive_sha256
 from components.testing.phase_runner import (
@@ -100,11 +102,15 @@ def _run(
     secrets: Mapping[str, str] | None = None,
     state: Path | None = None,
     source: Path | None = None,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> BuildResult:
     source = source or _source(root, exceptions=exceptions)
     tools = root / "tools"
+    spec = render_buildspec(settings or _settings())
+    if edit:
+        edit(spec)
     return run_buildspec(
-        render_buildspec(settings or _settings()),
+        spec,
         source,
         env={
             "TOOLS_BIN": str(tools / "bin"),
@@ -114,12 +120,27 @@ def _run(
             **(env or {}),
         },
         control={
-            "docker": {"digests": {f"{REPO}:1.8.0-build.7-git.a1b2c3d4e5f6": PUSHED}},
+            "docker": {"digests": {f"{REPO}:1.8.0-build.7-git.a1b2c3d4e5f6": PUSHED, **STAGED}},
             **(control or {}),
         },
         secrets=secrets,
         fake_state_dir=state,
     )
+
+
+BATCH_NUMBER = 42  # the fake `aws codebuild batch-get-build-batches` answer
+# fixed digests for the staging pushes of the batch (build 42) and the QEMU build (build 7)
+STAGED = {
+    f"{REPO}:{staging_tag(number, COMMIT, platform)}": "sha256:" + f"{number:03d}{index}" * 16
+    for number in (BATCH_NUMBER, 7)
+    for index, platform in enumerate(("linux/amd64", "linux/arm64"))
+}
+
+
+def _without_on_failure(spec: dict[str, Any]) -> None:
+    """CodeBuild's default: post_build runs after a failed build phase."""
+    for body in spec["phases"].values():
+        body.pop("on-failure", None)
 
 
 EXCEPTION_FOR_HIGH = {
@@ -192,11 +213,38 @@ SCENARIOS: dict[str, Callable[[Path], BuildResult]] = {
     ),
     "batch": lambda root: _run_batch(root),
     "join_without_images": lambda root: _run_batch(root, platforms=()),
+    "batch_arm64_fails": lambda root: _run_batch(
+        root, control={"linux/arm64": {"trivy": {"vulnerabilities": [CRITICAL]}}}
+    ),
+    "batch_arm64_fails_join_forced": lambda root: _run_batch(
+        root,
+        control={"linux/arm64": {"trivy": {"vulnerabilities": [CRITICAL]}}},
+        force_join=True,
+    ),
+    "guard_single": lambda root: _run(
+        root, control={"trivy": {"vulnerabilities": [CRITICAL]}}, edit=_without_on_failure
+    ),
+    "guard_platform": lambda root: _run(
+        root,
+        settings=_settings(role=BuildRole.BUILD_ONE_PLATFORM, platforms=("linux/arm64",)),
+        control={"trivy": {"vulnerabilities": [CRITICAL]}},
+        edit=_without_on_failure,
+    ),
 }
 
 
-def _run_batch(root: Path, platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")) -> Any:
-    """Play the batch graph: each platform task, then the join, sharing one registry."""
+def _run_batch(
+    root: Path,
+    platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64"),
+    *,
+    control: Mapping[str, Mapping[str, Any]] | None = None,
+    force_join: bool = False,
+) -> dict[str, BuildResult]:
+    """Play the batch graph task by task, sharing one registry (``root/registry``).
+
+    As in CodeBuild, a task runs only when every task it ``depend-on`` succeeded;
+    ``force_join`` runs the join regardless, to show that it refuses on its own.
+    """
     settings = _settings(role=BuildRole.BATCH, platforms=("linux/amd64", "linux/arm64"))
     spec = render_buildspec(settings)
     tasks = {t["identifier"]: t for t in spec["batch"]["build-graph"]}
@@ -209,12 +257,28 @@ def _run_batch(root: Path, platforms: tuple[str, ...] = ("linux/amd64", "linux/a
             settings=settings,
             env=task["env"]["variables"],
             state=state,
+            control=(control or {}).get(platform),
         )
     join = tasks[JOIN_IDENTIFIER]
-    results[JOIN_IDENTIFIER] = _run(
-        root / JOIN_IDENTIFIER, settings=settings, env=join["env"]["variables"], state=state
+    dependencies_ok = all(
+        identifier in results and results[identifier].status == "SUCCEEDED"
+        for identifier in join["depend-on"]
     )
+    if dependencies_ok or force_join or not platforms:
+        results[JOIN_IDENTIFIER] = _run(
+            root / JOIN_IDENTIFIER, settings=settings, env=join["env"]["variables"], state=state
+        )
     return results
+
+
+def _registry(root: Path) -> dict[str, Any]:
+    """The fake registry after a batch: ref (repo:tag or repo@digest) -> entry."""
+    path = root / "registry" / "docker.state"
+    if not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        registry: dict[str, Any] = marshal.load(handle)["registry"]
+        return registry
 
 
 @pytest.fixture(scope="module")
@@ -403,9 +467,10 @@ def test_qemu_fallback_builds_both_platforms_and_publishes_one_manifest_list(run
     assert len(result.calls_of("trivy", "image")) == 4  # report + SBOM per platform
     tag = versioning.image_tag("1.8.0", 7, COMMIT)
     pushes = [c.argv[1] for c in result.calls_of("docker", "push")]
-    assert pushes == [f"{REPO}:{tag}-amd64", f"{REPO}:{tag}-arm64"]
+    staged = [f"{REPO}:{staging_tag(7, COMMIT, p)}" for p in ("linux/amd64", "linux/arm64")]
+    assert pushes == staged
     create = result.calls_of("docker", "buildx", "imagetools", "create")[0].argv
-    assert all(source.startswith(f"{REPO}@sha256:") for source in create[5:])
+    assert create[3:] == ("--tag", f"{REPO}:{tag}", *(f"{REPO}@{STAGED[s]}" for s in staged))
     detail = json.loads(result.artifact_files()["imageDetail.json"])
     assert detail["ImageURI"] == f"{REPO}@{result.exported_variables['IMAGE_DIGEST']}"
     assert json.loads(result.artifact_files()["release.json"])["platforms"] == [
@@ -414,33 +479,146 @@ def test_qemu_fallback_builds_both_platforms_and_publishes_one_manifest_list(run
     ]
 
 
-def test_batch_platform_builds_push_per_arch_and_the_join_publishes_the_manifest(
-    runs: dict,
+def _release_tag_refs(results: Mapping[str, BuildResult], tag: str) -> list[tuple[str, ...]]:
+    """Every tool call of a batch whose argv names ``<repo>:<release tag>`` exactly."""
+    ref = f"{REPO}:{tag}"
+    return [
+        (identifier, *call.argv)
+        for identifier, result in results.items()
+        for call in result.calls
+        if ref in call.argv
+    ]
+
+
+def test_batch_platform_builds_push_staging_tags_and_only_the_join_pushes_the_release_tag(
+    runs: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     results = runs["batch"]
-    tag = versioning.image_tag("1.8.0", 42, COMMIT)  # the batch number, shared by every task
+    tag = versioning.image_tag("1.8.0", BATCH_NUMBER, COMMIT)  # shared by every task
+    staged = {}
     for platform in ("linux/amd64", "linux/arm64"):
         result = results[platform_identifier(platform)]
         arch = platform.split("/")[1]
         assert result.status == "SUCCEEDED", result.output
-        assert [c.argv[1] for c in result.calls_of("docker", "push")] == [f"{REPO}:{tag}-{arch}"]
+        staging = f"{REPO}:{staging_tag(BATCH_NUMBER, COMMIT, platform)}"
+        assert staging == f"{REPO}:staging-42-a1b2c3d4e5f6-{arch}"
+        assert [c.argv[1] for c in result.calls_of("docker", "push")] == [staging]
+        assert result.calls_of("docker", "buildx", "imagetools") == []
         assert result.calls_of("dotnet", "test"), "every platform build runs the gates"
         files = result.artifact_files()
-        assert "imageDetail.json" not in files
-        assert json.loads(files[f"platform-{arch}.json"])["tag"] == f"{tag}-{arch}"
+        assert set(files) == {f"sbom/orders-api-{arch}.cdx.json"}  # nothing names an image
+        assert all(REPO not in text for text in files.values())
+        assert not result.exported_variables.get("IMAGE_URI")
+        staged[platform] = STAGED[staging]
     join = results[JOIN_IDENTIFIER]
     assert join.status == "SUCCEEDED", join.output
     assert join.calls_of("dotnet") == [] and join.calls_of("docker", "push") == []
-    create = join.calls_of("docker", "buildx", "imagetools", "create")[0].argv
-    assert create[3:] == ("--tag", f"{REPO}:{tag}", f"{REPO}:{tag}-amd64", f"{REPO}:{tag}-arm64")
+    # the release tag: pushed exactly once, by the join, as the list of the two staging digests
+    create = ("buildx", "imagetools", "create", "--tag", f"{REPO}:{tag}")
+    sources = tuple(f"{REPO}@{staged[p]}" for p in ("linux/amd64", "linux/arm64"))
+    assert _release_tag_refs(results, tag) == [
+        (JOIN_IDENTIFIER, *create, *sources),
+        (
+            JOIN_IDENTIFIER,
+            "buildx",
+            "imagetools",
+            "inspect",
+            f"{REPO}:{tag}",
+            "--format",
+            "{{json .Manifest}}",
+        ),
+    ]
+    registry = _registry(tmp_path_factory.getbasetemp() / "batch0")
+    index = registry[f"{REPO}:{tag}"]
+    assert [m["digest"] for m in index["manifests"]] == [
+        staged["linux/amd64"],
+        staged["linux/arm64"],
+    ]
+    assert sorted(k for k in registry if k.startswith(f"{REPO}:")) == sorted(
+        [f"{REPO}:{tag}", *(f"{REPO}:{staging_tag(BATCH_NUMBER, COMMIT, p)}" for p in staged)]
+    )
     digest = join.exported_variables["IMAGE_DIGEST"]
-    assert digest.startswith("sha256:")
+    assert digest == index["digest"]
     assert json.loads(join.artifact_files()["imageDetail.json"]) == {"ImageURI": f"{REPO}@{digest}"}
     assert set(join.artifacts["primary"]) == {
         "imageDetail.json",
         "imagedefinitions.json",
         "release.json",
+        "platform-amd64.json",
+        "platform-arm64.json",
     }
+    assert json.loads(join.artifact_files()["platform-arm64.json"]) == {
+        "platform": "linux/arm64",
+        "imageUri": f"{REPO}@{staged['linux/arm64']}",
+        "stagingTag": staging_tag(BATCH_NUMBER, COMMIT, "linux/arm64"),
+    }
+
+
+def _names_no_image(result: BuildResult, registry: Mapping[str, Any]) -> None:
+    digests = {entry["digest"] for entry in registry.values()}
+    for name, text in result.artifact_files().items():
+        assert REPO not in text, (name, text)
+        assert not any(d in text for d in digests), (name, text)
+    assert all(not result.exported_variables.get(k) for k in ("IMAGE_URI", "IMAGE_DIGEST"))
+
+
+@pytest.mark.parametrize("scenario", ["batch_arm64_fails", "batch_arm64_fails_join_forced"])
+def test_a_gate_failing_on_arm64_publishes_no_release_and_no_artifact_names_an_image(
+    runs: dict, tmp_path_factory: pytest.TempPathFactory, scenario: str
+) -> None:
+    results = runs[scenario]
+    registry = _registry(tmp_path_factory.getbasetemp() / f"{scenario}0")
+    tag = versioning.image_tag("1.8.0", BATCH_NUMBER, COMMIT)
+    amd64, arm64 = results["build_amd64"], results["build_arm64"]
+    # arm64: the Trivy gate failed, nothing pushed
+    assert arm64.status == "FAILED"
+    assert "FAIL   CRITICAL CVE-2024-0001" in arm64.output
+    assert arm64.calls_of("docker", "push") == [] and arm64.artifacts["primary"] == ()
+    # amd64 passed its own gates and pushed, but only under the staging prefix
+    assert amd64.status == "SUCCEEDED", amd64.output
+    pushed = [c.argv[1] for c in amd64.calls_of("docker", "push")]
+    assert pushed == [f"{REPO}:staging-42-a1b2c3d4e5f6-amd64"]
+    assert all(p.split(":", 1)[1].startswith("staging-") for p in pushed)
+    # no release tag anywhere: not pushed, not created, not in the registry
+    assert _release_tag_refs(results, tag) == []
+    assert [k for k in registry if k.startswith(f"{REPO}:")] == [pushed[0]]
+    assert not any(k.endswith(f":{tag}") or f":{tag}-" in k for k in registry)
+    for result in results.values():
+        assert result.calls_of("docker", "buildx", "imagetools", "create") == []
+        _names_no_image(result, registry)
+    if scenario == "batch_arm64_fails":
+        assert JOIN_IDENTIFIER not in results  # depend-on: the join never starts
+    else:
+        join = results[JOIN_IDENTIFIER]  # started anyway: it refuses
+        assert join.status == "FAILED"
+        assert join.phase("post_build").status == "FAILED"
+        assert "staging-42-a1b2c3d4e5f6-arm64: not found" in join.output
+        assert join.artifacts["primary"] == ()
+
+
+@pytest.mark.parametrize("scenario", ["guard_single", "guard_platform"])
+def test_post_build_guard_stops_the_push_when_post_build_runs_after_a_failed_gate(
+    runs: dict, scenario: str
+) -> None:
+    """Without ``on-failure`` (CodeBuild's default) post_build runs after the failed build
+    phase; the CODEBUILD_BUILD_SUCCEEDING guard alone keeps the image out of the registry."""
+    result = runs[scenario]
+    assert [(p.name, p.status) for p in result.phases] == [
+        ("install", "SUCCEEDED"),
+        ("pre_build", "SUCCEEDED"),
+        ("build", "FAILED"),
+        ("post_build", "FAILED"),  # it ran, and the guard failed it
+    ]
+    post_build = result.phase("post_build")
+    assert len(post_build.commands) == 1  # the first guard: nothing after it ran
+    assert "an earlier phase failed: nothing is pushed" in post_build.commands[0].output
+    assert result.calls_of("docker", "buildx", "build")  # an image existed locally
+    assert result.calls_of("docker", "push") == []
+    assert result.calls_of("docker", "tag") == []
+    assert result.calls_of("docker", "buildx", "imagetools") == []
+    assert result.artifacts["primary"] == ()
+    _names_no_image(result, {})
+    assert result.status == "FAILED"
 
 
 def test_the_join_refuses_when_the_platform_images_are_missing(runs: dict) -> None:

@@ -22,6 +22,7 @@ from components import config as config_mod
 from components import image as image_mod
 from components import migration, naming
 from components.render import ecr, versioning
+from components.render.buildspec import staging_tag
 from components.testing import Recording, cached_render, parse_stack_file
 from components.testing.engine import PROJECT_ROOT
 from components.testing.engine import render as render_with
@@ -74,23 +75,27 @@ def private_feed() -> Recording:
 
 
 # --------------------------------------------------------------------------- repository
-def test_repository_tags_are_immutable_except_cache_and_dev_prefixes() -> None:
+def test_repository_tags_are_immutable_except_cache_staging_and_dev_prefixes() -> None:
     repo = base().one(REPO)
     assert repo.inputs["name"] == "orders-api"
     assert repo.inputs["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     filters = [f["filter"] for f in repo.inputs["imageTagMutabilityExclusionFilters"]]
-    assert filters == ["cache-*", "dev-*"]
+    assert filters == ["cache-*", "staging-*", "dev-*"]
     assert {f["filterType"] for f in repo.inputs["imageTagMutabilityExclusionFilters"]} == {
         "WILDCARD"
     }
-    # No exclusion filter may cover a release tag.
+    # No exclusion filter may cover a release tag; the batch's staging tags are covered.
     for tag in (RELEASE_TAG, versioning.image_tag("2.0.0-rc.1", 5, "a" * 40)):
         assert not any(fnmatch.fnmatchcase(tag, f) for f in filters), tag
+    assert fnmatch.fnmatchcase(staging_tag(42, "a" * 40, "linux/arm64"), "staging-*")
 
 
-def test_repository_without_dev_prefix_excludes_only_the_cache_tags() -> None:
+def test_repository_without_dev_prefix_excludes_only_the_cache_and_staging_tags() -> None:
     repo = private_feed().one(REPO)
-    assert [f["filter"] for f in repo.inputs["imageTagMutabilityExclusionFilters"]] == ["cache-*"]
+    assert [f["filter"] for f in repo.inputs["imageTagMutabilityExclusionFilters"]] == [
+        "cache-*",
+        "staging-*",
+    ]
 
 
 def test_repository_scans_on_push_encrypts_with_the_artifact_key_and_is_never_force_deleted() -> (
@@ -111,8 +116,10 @@ def test_lifecycle_policy_keeps_release_images_and_expires_dev_and_untagged() ->
     policy = base().one("aws:ecr/lifecyclePolicy:LifecyclePolicy")
     assert policy.inputs["repository"] == "orders-api"
     document = policy.json_input("policy")
-    assert document == ecr.lifecycle_policy(50, 7, dev_tag_prefix="dev-")
-    *releases, dev, untagged = document["rules"]
+    assert document == ecr.lifecycle_policy(
+        50, 7, dev_tag_prefix="dev-", staging_tag_prefix="staging-"
+    )
+    *releases, staging, dev, untagged = document["rules"]
     assert releases, "no release rule"
     for rule in releases:
         assert rule["selection"]["tagStatus"] == "tagged"
@@ -122,6 +129,16 @@ def test_lifecycle_policy_keeps_release_images_and_expires_dev_and_untagged() ->
     # Every release tag is kept by some rule; no dev tag is counted as a release.
     assert any(fnmatch.fnmatchcase(RELEASE_TAG, p) for p in patterns)
     assert not any(fnmatch.fnmatchcase("dev-build.1-git.abc", p) for p in patterns)
+    assert not any(
+        fnmatch.fnmatchcase(staging_tag(7, "b" * 40, "linux/amd64"), p) for p in patterns
+    )
+    assert staging["selection"] == {
+        "tagStatus": "tagged",
+        "tagPatternList": ["staging-*"],
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 1,
+    }
     assert dev["selection"]["tagPatternList"] == ["dev-*"]
     assert untagged["selection"] == {
         "tagStatus": "untagged",

@@ -14,8 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from components.render.buildspec import staging_tag
 from components.render.ecr import (
     PULL_ACTIONS,
+    STAGING_TAG_PREFIX,
     EcrDocumentError,
     lifecycle_policy,
     lifecycle_policy_problems,
@@ -50,6 +52,7 @@ class Image:
     digest: str
     pushed_day: int  # days before "now"; larger is older
     tags: tuple[str, ...]
+    children: tuple[str, ...] = ()  # a manifest list: the digests of its platform images
 
 
 def selected(rule: dict[str, Any], image: Image) -> bool:
@@ -86,7 +89,11 @@ def simulate(policy: dict[str, Any], images: list[Image]) -> dict[str, str]:
             doomed = [i for i in candidates if i.pushed_day > selection["countNumber"]]
         for image in doomed:
             expired[image.digest] = rule["description"]
-    return expired
+    # ECR refuses to delete an image that a manifest list still references
+    # (BatchDeleteImage failure code ImageReferencedByManifestList): a platform image whose
+    # index survives survives too, whatever rule selected it.
+    referenced = {c for i in images if i.digest not in expired for c in i.children}
+    return {digest: why for digest, why in expired.items() if digest not in referenced}
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -293,6 +300,138 @@ def test_property_simulated_policy_keeps_newest_releases_and_expires_only_what_i
         group = [i for i in releases if next(t for t in i.tags if t[0].isdigit())[0] == digit]
         kept = [i for i in group if i.digest not in expired]
         assert kept == group[:keep]
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def test_staging_rule_sits_after_the_release_rules_and_expires_after_one_day() -> None:
+    policy = lifecycle_policy(10, 7, dev_tag_prefix="dev-", staging_tag_prefix=STAGING_TAG_PREFIX)
+    rules = policy["rules"]
+    assert [r["rulePriority"] for r in rules] == list(range(1, 14))
+    staging, dev, untagged = rules[10:]
+    assert staging["selection"] == {
+        "tagStatus": "tagged",
+        "tagPatternList": ["staging-*"],
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 1,
+    }
+    assert staging["description"] == "Expire staging images (staging-*) 1 days after push"
+    assert dev["selection"]["tagPatternList"] == ["dev-*"]
+    assert untagged["selection"]["tagStatus"] == "untagged"
+    assert lifecycle_policy_problems(policy) == []
+    # without a staging prefix the policy is unchanged (no rule for it)
+    assert "staging" not in to_json(lifecycle_policy(10, 7, dev_tag_prefix="dev-"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"staging_tag_prefix": "1staging-"},
+            "staging_tag_prefix: '1staging-' starts with a digit",
+        ),
+        ({"staging_tag_prefix": "stag*"}, "staging_tag_prefix: 'stag*' is not a tag prefix"),
+        ({"staging_tag_prefix": "staging-", "staging_expiry_days": 0}, "staging_expiry_days: 0"),
+        (
+            {"staging_tag_prefix": "staging-", "dev_tag_prefix": "staging-dev-"},
+            "dev_tag_prefix: 'staging-dev-' overlaps staging_tag_prefix 'staging-'",
+        ),
+        (
+            {"staging_tag_prefix": "staging-", "release_tag_prefixes": ["stag"]},
+            "staging_tag_prefix: 'staging-' overlaps release tag prefix 'stag'",
+        ),
+    ],
+)
+def test_staging_prefix_errors_name_the_argument(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(EcrDocumentError, match=re.escape(message)):
+        lifecycle_policy(10, 7, **kwargs)
+
+
+_BUILD = st.integers(0, 10**9 - 1)
+_PLATFORM = st.sampled_from(["linux/amd64", "linux/arm64"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(build=_BUILD, sha=_SHA, platform=_PLATFORM, release=_RELEASE_TAG)
+def test_property_staging_tags_are_short_never_release_tags_and_only_staging_rule_selects_them(
+    build: int, sha: str, platform: str, release: str
+) -> None:
+    tag = staging_tag(build, sha, platform)
+    assert len(tag) <= 36 and tag.startswith(STAGING_TAG_PREFIX) and not tag[0].isdigit()
+    policy = lifecycle_policy(10, 7, dev_tag_prefix="dev-", staging_tag_prefix=STAGING_TAG_PREFIX)
+    hits = [
+        r["description"]
+        for r in policy["rules"]
+        if r["selection"]["tagStatus"] == "tagged"
+        and matches(r["selection"]["tagPatternList"][0], tag)
+    ]
+    assert hits == ["Expire staging images (staging-*) 1 days after push"]
+    # and the staging rule never selects a release tag
+    assert not matches(f"{STAGING_TAG_PREFIX}*", release)
+    filters = [f["filter"] for f in mutability_exclusion_filters("cache-", [STAGING_TAG_PREFIX])]
+    assert any(matches(f, tag) for f in filters)
+    assert not any(matches(f, release) for f in filters)
+
+
+@st.composite
+def batch_repositories(draw: st.DrawFn) -> list[Image]:
+    """Releases published by a batch join (a manifest list over two staging-tagged platform
+    images), batches that failed a gate (staging images, no manifest list), dev and untagged
+    images."""
+    images: list[Image] = []
+    for build in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["published", "published", "failed", "dev", "untagged"]))
+        day = draw(st.integers(0, 40))
+        sha = draw(_SHA)
+        digest = f"sha256:{build:060x}"
+        children = tuple(
+            Image(f"{digest}{arch:04x}", day, (staging_tag(build, sha, platform),))
+            for arch, platform in enumerate(("linux/amd64", "linux/arm64"))
+        )
+        if kind == "published":
+            images += children
+            index_tag = image_tag("1.8.0", build, sha)
+            images.append(
+                Image(f"{digest}ffff", day, (index_tag,), tuple(c.digest for c in children))
+            )
+        elif kind == "failed":
+            images += children[: draw(st.integers(1, 2))]  # the other platform failed a gate
+        elif kind == "dev":
+            images.append(Image(f"{digest}eeee", day, (f"dev-{build}",)))
+        else:
+            images.append(Image(f"{digest}dddd", day, ()))
+    return images
+
+
+@settings(max_examples=80, deadline=None)
+@given(images=batch_repositories(), keep=st.integers(1, 6), untagged_days=st.integers(1, 30))
+def test_property_staging_images_expire_unless_a_release_references_them(
+    images: list[Image], keep: int, untagged_days: int
+) -> None:
+    policy = lifecycle_policy(
+        keep, untagged_days, dev_tag_prefix="dev-", staging_tag_prefix=STAGING_TAG_PREFIX
+    )
+    expired = simulate(policy, images)
+    by_digest = {i.digest: i for i in images}
+    indexes = sorted((i for i in images if i.children), key=lambda i: i.pushed_day)
+    for index in indexes[:keep]:  # the newest releases and every platform image they name
+        assert index.digest not in expired
+        assert not set(index.children) & expired.keys(), "a kept release lost a platform image"
+    for index in indexes:
+        if index.digest not in expired:
+            assert all(c in by_digest and c not in expired for c in index.children)
+    referenced = {c for i in indexes for c in i.children}
+    for image in images:
+        reason = expired.get(image.digest)
+        if image.children:
+            assert reason is None or reason.startswith("Keep the newest")
+        elif image.tags and image.tags[0].startswith(STAGING_TAG_PREFIX):
+            if image.digest not in referenced:  # a failed batch: gone after a day
+                assert (reason is not None) == (image.pushed_day > 1), image
+            else:
+                assert reason is None or reason.startswith("Expire staging")
 
 
 # --------------------------------------------------------------------------- pull policy

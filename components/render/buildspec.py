@@ -27,14 +27,31 @@ any gate failure nothing is pushed and no artifact names an image; the runner te
 Roles (:class:`BuildRole`)
 --------------------------
 ``single``               one native platform, pushes ``<repo>:<tag>`` and writes the artifacts.
-``build-one-platform``   one platform of a batch: every gate, then pushes ``<repo>:<tag>-<arch>``.
-``join-manifest``        ``docker buildx imagetools create`` of the per-arch images into one
-                         manifest list ``<repo>:<tag>``; reports its digest; writes the artifacts.
+``build-one-platform``   one platform of a batch: every gate, then pushes the **staging** tag
+                         ``<repo>:staging-<build>-<sha12>-<arch>`` (:func:`staging_tag`); writes
+                         its SBOM, nothing that names an image.
+``join-manifest``        resolves the staging tags of its batch to digests and runs
+                         ``docker buildx imagetools create --tag <repo>:<tag> <repo>@<digest>…``:
+                         the release tag exists only on the manifest list, pushed once, here;
+                         reports its digest; writes the artifacts (and ``platform-<arch>.json``).
 ``single-with-qemu``     the opt-in fallback: one build registers QEMU (binfmt image pinned by
-                         digest), builds and gates every platform, pushes them, joins them.
+                         digest), builds and gates every platform, pushes them under staging
+                         tags, joins them.
 ``batch``                the project buildspec of a batch: a ``batch: build-graph:`` with one
                          ``build-one-platform`` task per platform (native x86 and ARM images)
                          and a ``join-manifest`` task depending on all of them.
+
+Why staging tags: the platform builds of a batch run in parallel and each one only knows its
+own gates. If the arm64 build fails a gate after the amd64 build pushed, a release-looking
+``<tag>-amd64`` would sit in the registry (and in an artifact). A staging tag starts with
+``staging-`` (release tags start with a digit), so no release rule, deploy or person takes it
+for a release; the repository keeps ``staging-*`` mutable (re-runs of a batch overwrite it)
+and its lifecycle policy expires ``staging-*`` images after a day
+(:func:`components.render.ecr.lifecycle_policy`). A per-platform image that a published
+manifest list references cannot be deleted by ECR (``ImageReferencedByManifestList``), so the
+release keeps its platform images when their staging tag expires. The join only runs when
+every platform build succeeded (``depend-on``), and refuses anyway when a staging tag of its
+batch is missing.
 
 Every role runs the same commands; the role only sets plain environment variables
 (:func:`role_variables`), which the batch graph sets per task. In a batch every build
@@ -81,6 +98,7 @@ from typing import Any
 import yaml
 
 from components.render import versioning
+from components.render.ecr import STAGING_TAG_PREFIX
 
 MULTIARCH_NOTES = """\
 ### Multi-arch images: native fan-out by default, QEMU only as a fallback
@@ -94,9 +112,14 @@ the arm64 half in CodeBuild:
   `aws/codebuild/amazonlinux-aarch64-standard:3.0` (both Amazon Linux 2023, listed in
   "EC2 compute images", https://docs.aws.amazon.com/codebuild/latest/userguide/ec2-compute-images.html)
   run in parallel. Each one runs every gate (tests run on both architectures), builds its
-  own platform, scans it with Trivy and only then pushes `<tag>-amd64` / `<tag>-arm64`.
-  A third, small build depends on both and runs `docker buildx imagetools create` to publish
-  `<tag>` as a manifest list, then writes imageDetail.json with the manifest-list digest.
+  own platform, scans it with Trivy and only then pushes it under a *staging* tag,
+  `staging-<build>-<sha12>-amd64` / `-arm64`, never a release tag: the other platform may
+  still fail a gate. A third, small build depends on both (it runs only when both
+  succeeded) and runs `docker buildx imagetools create` to publish `<tag>` as a manifest
+  list of the two staging digests, then writes imageDetail.json with the manifest-list
+  digest. The release tag is pushed once, by the join. `staging-*` tags are mutable (the
+  repository's exclusion filters) and expire after one day (its lifecycle policy); the
+  platform images a manifest list references stay (ECR refuses to delete them).
   Wall-clock time is about the slower of the two builds plus a minute for the join; the
   bill is the sum of the build minutes of all three builds.
 * **QEMU emulation (opt-in, `single-with-qemu`).** One x86 build registers QEMU with a
@@ -526,6 +549,21 @@ def role_variables(
     return base
 
 
+def staging_tag(build_number: int, git_sha: str, platform: str) -> str:
+    """The tag a per-platform image is pushed under before the join (shell: STAGING_TAG_STEM).
+
+    ``staging-<build number>-<first 12 hex of the commit, lowercase>-<arch>``, e.g.
+    ``staging-42-a1b2c3d4e5f6-arm64``: at most 36 characters whatever the version (a release
+    tag may already use all 128), and it starts with a letter, so it can never be taken for a
+    release tag (those start with a digit).
+    """
+    versioning.image_tag("0.0.0", build_number, git_sha)  # same checks as the release tag
+    if platform not in SUPPORTED_PLATFORMS:
+        raise _fail("platform", platform, f"use one of {SUPPORTED_PLATFORMS}")
+    sha = git_sha.lower()[: versioning.SHA_LENGTH]
+    return f"{STAGING_TAG_PREFIX}{build_number}-{sha}-{_arch(platform)}"
+
+
 def platform_identifier(platform: str) -> str:
     """The batch task identifier of a platform build (``build_amd64``)."""
     return f"build_{_arch(platform)}"
@@ -922,11 +960,18 @@ def _release_coordinates() -> str:
                 fi
                 RELEASE_TAG="$(release_tag "$RELEASE_VERSION" "$RELEASE_BUILD_NUMBER" \\
                   "$RELEASE_COMMIT")"
+                # per-platform images are pushed under a staging tag that can never look
+                # like a release tag (see staging_tag); only the manifest list gets RELEASE_TAG
+                STAGING_TAG_STEM="@STAGING_PREFIX@$RELEASE_BUILD_NUMBER-$(
+                  printf '%s' "$RELEASE_COMMIT" | LC_ALL=C tr 'A-F' 'a-f' | cut -c1-@SHA_LENGTH@)"
                 export RELEASE_VERSION RELEASE_COMMIT RELEASE_BUILD_NUMBER RELEASE_TAG
+                export STAGING_TAG_STEM
                 echo "release $RELEASE_TAG: version $RELEASE_VERSION," \\
                   "build $RELEASE_BUILD_NUMBER, commit $RELEASE_COMMIT"
                 """
-            ),
+            )
+            .replace("@STAGING_PREFIX@", STAGING_TAG_PREFIX)
+            .replace("@SHA_LENGTH@", str(versioning.SHA_LENGTH)),
         ]
     )
 
@@ -1090,7 +1135,9 @@ def _push() -> str:
                   if [ "$PUSH_MODE" = release ]; then
                     target="$ECR_REPOSITORY_URI:$RELEASE_TAG"
                   else
-                    target="$ECR_REPOSITORY_URI:$RELEASE_TAG-$arch"
+                    # one platform of a multi-arch release: a staging tag, never the release
+                    # tag (only the manifest list of the join carries RELEASE_TAG)
+                    target="$ECR_REPOSITORY_URI:$STAGING_TAG_STEM-$arch"
                   fi
                   if [ "${{#target}}" -gt $(( ${{#ECR_REPOSITORY_URI}} + 1 + 128 )) ]; then
                     echo "tag of $target is longer than 128 characters" >&2
@@ -1128,11 +1175,21 @@ def _manifest() -> str:
                 sources=()
                 for platform in "${{platforms[@]}}"; do
                   {_ARCH_OF}
-                  if [ -s "{WORK_DIR}/digest-$arch" ]; then
-                    sources+=("$ECR_REPOSITORY_URI@$(cat "{WORK_DIR}/digest-$arch")")
-                  else
-                    sources+=("$ECR_REPOSITORY_URI:$RELEASE_TAG-$arch")
+                  if [ ! -s "{WORK_DIR}/digest-$arch" ]; then
+                    # a batch join: resolve this batch's staging tag to the digest it names
+                    staged="$ECR_REPOSITORY_URI:$STAGING_TAG_STEM-$arch"
+                    docker buildx imagetools inspect "$staged" \\
+                      --format '{{{{json .Manifest}}}}' > "{WORK_DIR}/staging-$arch.json"
+                    python3 -I -S -c \\
+                      'import json, sys; print(json.load(open(sys.argv[1]))["digest"])' \\
+                      "{WORK_DIR}/staging-$arch.json" > "{WORK_DIR}/digest-$arch"
                   fi
+                  digest="$(cat "{WORK_DIR}/digest-$arch")"
+                  if ! printf '%s' "$digest" | grep -Eqx 'sha256:[0-9a-f]{{64}}'; then
+                    echo "no digest for $STAGING_TAG_STEM-$arch (got '$digest')" >&2
+                    exit 1
+                  fi
+                  sources+=("$ECR_REPOSITORY_URI@$digest")
                 done
                 docker buildx imagetools create --tag "$ECR_REPOSITORY_URI:$RELEASE_TAG" \\
                   "${{sources[@]}}"
@@ -1173,15 +1230,25 @@ def _artifacts() -> str:
           {_ARCH_OF}
           mkdir -p "{RELEASE_DIR}/sbom"
           cp "{WORK_DIR}/sbom-$arch.cdx.json" "{RELEASE_DIR}/sbom/$SERVICE_NAME-$arch.cdx.json"
-          if [ "$PUSH_MODE" = arch ]; then
-            printf '{{"platform": "%s", "imageUri": "%s@%s", "tag": "%s"}}\\n' "$platform" \\
-              "$ECR_REPOSITORY_URI" "$(cat "{WORK_DIR}/digest-$arch")" "$RELEASE_TAG-$arch" \\
-              > "{RELEASE_DIR}/platform-$arch.json"
-          fi
         done
         """
     )
-    return "\n".join([_STRICT, _GUARD, platforms, release])
+    # platform files only once the manifest list carries the release tag (never from a
+    # platform build of a batch, which may be followed by a failing sibling)
+    members = _cmd(
+        f"""
+        if [ "$WRITE_RELEASE" = 1 ] && [ -n "$MANIFEST_PLATFORMS" ]; then
+          read -r -a platforms <<< "$MANIFEST_PLATFORMS"
+          for platform in "${{platforms[@]}}"; do
+            {_ARCH_OF}
+            printf '{{"platform": "%s", "imageUri": "%s@%s", "stagingTag": "%s"}}\\n' \\
+              "$platform" "$ECR_REPOSITORY_URI" "$(cat "{WORK_DIR}/digest-$arch")" \\
+              "$STAGING_TAG_STEM-$arch" > "{RELEASE_DIR}/platform-$arch.json"
+          done
+        fi
+        """
+    )
+    return "\n".join([_STRICT, _GUARD, platforms, release, members])
 
 
 def _qemu(settings: BuildSpecSettings) -> str:

@@ -21,6 +21,11 @@ from typing import Any
 # "<SemVer-pre>.build.<n>-git.<sha>". The lifecycle rules prefix it with the leading digit
 # ("1*build.*-git.*": three wildcards; ECR allows four per pattern).
 RELEASE_TAG_PATTERN = "*build.*-git.*"
+# Per-platform images of a multi-arch release are pushed under "staging-<build>-<sha12>-<arch>"
+# (components.render.buildspec.staging_tag) until the join publishes the manifest list with
+# the release tag; they stay mutable and expire after STAGING_EXPIRY_DAYS.
+STAGING_TAG_PREFIX = "staging-"
+STAGING_EXPIRY_DAYS = 1
 PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -81,6 +86,8 @@ def lifecycle_policy(
     dev_tag_prefix: str | None = None,
     *,
     dev_expiry_days: int | None = None,
+    staging_tag_prefix: str | None = None,
+    staging_expiry_days: int = STAGING_EXPIRY_DAYS,
 ) -> dict[str, Any]:
     """An ECR lifecycle policy: keep the newest release images, expire dev and untagged ones.
 
@@ -95,9 +102,16 @@ def lifecycle_policy(
        rollback across a major bump). With ``release_tag_prefixes``, each prefix gets its own
        rule: ECR ANDs the entries of one ``tagPatternList`` (an image must match all of
        them), so several prefixes in one rule would select almost nothing.
-    2. dev images (``dev_tag_prefix``): expire ``dev_expiry_days`` (default
+    2. staging images (``staging_tag_prefix``, normally :data:`STAGING_TAG_PREFIX`): the
+       per-platform images a batch build pushes before its join; expire
+       ``staging_expiry_days`` (default 1) after push. Like the dev prefix it may not start
+       with a digit, so the rule never selects a release tag. A platform image that a
+       published manifest list references is not deleted: ECR refuses to delete an image a
+       manifest list references (``ImageReferencedByManifestList``), so only the images of
+       batches that never published (a failed gate, a failed join) go away.
+    3. dev images (``dev_tag_prefix``): expire ``dev_expiry_days`` (default
        ``untagged_expiry_days``) after push.
-    3. untagged images: expire ``untagged_expiry_days`` after push.
+    4. untagged images: expire ``untagged_expiry_days`` after push.
 
     Release rules come first because an image that matches a higher-priority rule's tag
     selection is never expired by a lower one: a release digest that someone also tagged
@@ -140,6 +154,20 @@ def lifecycle_policy(
                 (f"{prefix}*", f"Keep the newest {keep} release images tagged {prefix}*")
             )
 
+    staging_days = _positive_int("staging_expiry_days", staging_expiry_days)
+    staging_prefix: str | None = None
+    if staging_tag_prefix is not None:
+        staging_prefix = _non_release_prefix("staging_tag_prefix", staging_tag_prefix)
+        for pattern, _ in release_selections if release_tag_prefixes is not None else []:
+            release_prefix = pattern[:-1]
+            if release_prefix.startswith(staging_prefix) or staging_prefix.startswith(
+                release_prefix
+            ):
+                raise EcrDocumentError(
+                    f"staging_tag_prefix: {staging_prefix!r} overlaps release tag prefix "
+                    f"{release_prefix!r}; a tag could be both a staging and a release image"
+                )
+
     dev_prefix: str | None = None
     if dev_tag_prefix is not None:
         dev_prefix = _non_release_prefix("dev_tag_prefix", dev_tag_prefix)
@@ -150,6 +178,13 @@ def lifecycle_policy(
                     f"dev_tag_prefix: {dev_prefix!r} overlaps release tag prefix "
                     f"{release_prefix!r}; a tag could be both a dev and a release image"
                 )
+        if staging_prefix is not None and (
+            dev_prefix.startswith(staging_prefix) or staging_prefix.startswith(dev_prefix)
+        ):
+            raise EcrDocumentError(
+                f"dev_tag_prefix: {dev_prefix!r} overlaps staging_tag_prefix "
+                f"{staging_prefix!r}; dev and staging images need different expiry rules"
+            )
 
     rules: list[dict[str, Any]] = []
     for pattern, description in release_selections:
@@ -162,6 +197,23 @@ def lifecycle_policy(
                     "tagPatternList": [pattern],
                     "countType": "imageCountMoreThan",
                     "countNumber": keep,
+                },
+                "action": {"type": "expire"},
+            }
+        )
+    if staging_prefix is not None:
+        rules.append(
+            {
+                "rulePriority": len(rules) + 1,
+                "description": (
+                    f"Expire staging images ({staging_prefix}*) {staging_days} days after push"
+                ),
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": [f"{staging_prefix}*"],
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": staging_days,
                 },
                 "action": {"type": "expire"},
             }
@@ -366,6 +418,8 @@ def mutability_exclusion_filters(
 __all__ = [
     "PULL_ACTIONS",
     "RELEASE_TAG_PATTERN",
+    "STAGING_EXPIRY_DAYS",
+    "STAGING_TAG_PREFIX",
     "EcrDocumentError",
     "lifecycle_policy",
     "lifecycle_policy_problems",

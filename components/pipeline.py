@@ -170,7 +170,7 @@ class PromotionPipeline(pulumi.ComponentResource):
             service_conditions={"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
             decrypt_principals=deploy_role_arns,
         )
-        aws.kms.KeyPolicy(
+        artifact_key_policy = aws.kms.KeyPolicy(
             f"{name}-artifact-key-policy",
             key_id=key.key_id,
             policy=iam.to_json(key_doc),
@@ -524,7 +524,7 @@ class PromotionPipeline(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.sns.TopicPolicy(
+        failure_topic_policy = aws.sns.TopicPolicy(
             f"{name}-failures-policy",
             arn=failure_topic.arn,
             policy=failure_topic.arn.apply(
@@ -562,7 +562,12 @@ class PromotionPipeline(pulumi.ComponentResource):
             event_type_ids=["codepipeline-pipeline-pipeline-execution-failed"],
             targets=[{"address": failure_topic.arn, "type": "SNS"}],
             tags=tags,
-            opts=child,
+            # The target is usable only once the topic policy lets codestar-notifications
+            # publish and the key policy lets it encrypt for SNS: on a first `up` a rule
+            # created before either marks its target unreachable.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[failure_topic_policy, artifact_key_policy]
+            ),
         )
 
         self.pipeline_arn = pipeline.arn

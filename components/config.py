@@ -554,6 +554,26 @@ class EnvironmentConfig(Model):
     migration: MigrationConfig = Field(default_factory=MigrationConfig)
 
     @property
+    def warnings(self) -> list[str]:
+        """Settings that are valid but do nothing with this stack's engine (set for the other
+        engine, e.g. left over from a switch): worth a look, not an error."""
+        d = self.deployment
+        only_for = {
+            "bake_time_minutes": "ecs",
+            "termination_wait_minutes": "codedeploy",
+            "ready_wait_minutes": "codedeploy",
+        }
+        out = []
+        for field_name, engine in only_for.items():
+            if field_name in d.model_fields_set and d.engine != engine:
+                key = DeploymentConfig.model_fields[field_name].alias or field_name
+                out.append(
+                    f"{NAMESPACE}:deployment.{key}: only applies to engine {engine}; "
+                    f"this stack uses {d.engine}, so it has no effect"
+                )
+        return out
+
+    @property
     def is_production(self) -> bool:
         return self.production if self.production is not None else self.environment == "prod"
 

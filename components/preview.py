@@ -129,6 +129,7 @@ def build_report(
         "exports": recording.exports,
         "violations": violations,
         "timelines": timeline.for_stack(cfg, siblings),
+        "warnings": cfg.warnings if isinstance(cfg, config_mod.EnvironmentConfig) else [],
     }
     mandatory = [v for v in violations if v["enforcementLevel"] == "mandatory"]
     return (EXIT_MANDATORY if mandatory else EXIT_OK), report, []
@@ -173,6 +174,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(table)
     for line in timeline_lines(report):
         console.print(line)
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning[/] {warning}")
     violations = report["violations"]
     if not violations:
         console.print("[green]Policy pack: no violations[/]")
@@ -205,6 +208,9 @@ def markdown(report: dict[str, Any], exit_code: int) -> str:
         "|---|---:|",
     ]
     out += [f"| `{t}` | {c} |" for t, c in report["counts"].items()]
+    if report.get("warnings"):
+        out += ["", "#### Configuration warnings", ""]
+        out += [f"- {w}" for w in report["warnings"]]
     if report.get("timelines"):
         out += ["", "#### Release timeline", "", "```"]
         out += timeline_lines(report)
@@ -223,7 +229,7 @@ def markdown(report: dict[str, Any], exit_code: int) -> str:
 
 
 def json_report(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("project", "stack", "role", "resources", "violations", "counts", "exports")
+    keys = ("project", "stack", "role", "resources", "violations", "counts", "exports", "warnings")
     return {k: report[k] for k in keys} | {"timelines": report.get("timelines", [])}
 
 

@@ -315,6 +315,8 @@ def build_environment(cfg: config_mod.EnvironmentConfig) -> None:
     tooling_stack = cfg.tooling_stack or (
         f"{pulumi.get_organization()}/{pulumi.get_project()}/tooling"
     )
+    for warning in cfg.warnings:
+        pulumi.log.warn(warning)
     tooling = pulumi.StackReference("tooling", stack_name=tooling_stack)
     # An ARM64 (or X86_64) runtime needs that platform in the image the tooling stack builds.
     tooling.get_output("platforms").apply(lambda platforms: _check_platforms(cfg, platforms))

@@ -254,3 +254,21 @@ def test_host_name_must_be_a_dns_name() -> None:
     (line,) = problems_of(data)
     assert line.startswith('dotnet-delivery:loadBalancer.hostName: "https://Orders"')
     assert "not a DNS host name" in line
+
+
+def test_settings_for_the_other_engine_are_warned_about(tmp_path: Path) -> None:
+    from components import preview
+
+    data = mutate("prod", "dotnet-delivery:deployment", ["bakeTimeMinutes"], 7)
+    prod = config.parse(data)
+    assert isinstance(prod, config.EnvironmentConfig)
+    assert prod.warnings == [
+        "dotnet-delivery:deployment.bakeTimeMinutes: only applies to engine ecs; "
+        "this stack uses codedeploy, so it has no effect"
+    ]
+    assert config.parse(raw("prod")).warnings == []  # type: ignore[union-attr]
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump({"config": data}))
+    code, report, _ = preview.build_report("prod", config_path=path)
+    assert code == 0 and report["warnings"] == prod.warnings
+    assert "#### Configuration warnings" in preview.markdown(report, code)

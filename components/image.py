@@ -10,8 +10,9 @@ Type token ``dotnet-delivery:index:DotnetServiceImage``. It registers:
   never covered (:func:`components.render.ecr.mutability_exclusion_filters` refuses a prefix
   that could be). Plain ``IMMUTABLE`` would make the second build's registry-cache export
   fail, because BuildKit overwrites ``<repo>:cache-<arch>``.
-* ``aws.ecr.LifecyclePolicy`` - keep the newest N release images, expire staging images
-  (``staging-*``) after one day, dev images and untagged images after D days
+* ``aws.ecr.LifecyclePolicy`` - keep the newest N release images, expire dev images and
+  untagged images after D days; never expire ``staging-*`` (the per-architecture images the
+  releases' manifest lists reference)
   (:func:`components.render.ecr.lifecycle_policy`).
 * ``aws.ecr.RepositoryPolicy`` - only the environments' ECS task execution roles may pull:
   the service's (``Names(service, env).execution_role``) and the EF Core migration task's
@@ -408,7 +409,11 @@ class DotnetServiceImage(pulumi.ComponentResource):
                 args.keep_release_images,
                 args.untagged_expiry_days,
                 dev_tag_prefix=args.dev_tag_prefix,
-                staging_tag_prefix=ecr.STAGING_TAG_PREFIX,
+                # No expiry for staging-* images: they are the per-architecture images every
+                # release's manifest list references, and whether ECR's lifecycle keeps an
+                # image a live manifest list references is not documented. Failed batches'
+                # leftovers are small; delete them by hand if they ever matter.
+                staging_tag_prefix=None,
             )
             pull_policy = ecr.repository_pull_policy(list(args.pull_role_arns))
         except ecr.EcrDocumentError as exc:

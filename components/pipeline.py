@@ -222,6 +222,9 @@ class PromotionPipeline(pulumi.ComponentResource):
                             deployer_role_arn,
                             tester_role_arn,
                         ],
+                        # The environment deploy roles may read too (issue 6: readable by the
+                        # pipeline, build and deploy roles; the key policy lets them decrypt).
+                        cross_account_reader_arns=deploy_role_arns,
                         tools_prefix=DEPLOY_SCRIPT_KEY.split("/", 1)[0] + "/",
                     )
                 )

@@ -380,15 +380,29 @@ def test_build_role_may_use_the_connection_for_the_full_clone() -> None:
     assert _vars(_actions(rec)["BuildAndScan"])["COMMIT_ID"] == "#{SourceVariables.CommitId}"
 
 
-def test_bucket_policy_has_no_principal_allow() -> None:
+def test_bucket_policy_names_no_role_as_principal_and_lets_deploy_roles_read() -> None:
     rec = multi()
     doc = json.loads(rec.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
-    assert [s["Effect"] for s in doc["Statement"]] == ["Deny", "Deny"]
+    assert [s["Effect"] for s in doc["Statement"]] == ["Deny", "Deny", "Allow"]
+    deploy_roles = [
+        f"arn:aws:iam::{a}:role/orders-api-{e}-deploy"
+        for e, a in zip(("dev", "stage", "prod"), ENV_ACCOUNTS, strict=True)
+    ]
     readers = doc["Statement"][1]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     assert readers == sorted(
-        f"arn:aws:iam::111111111111:role/orders-api-tooling-{r}"
-        for r in ("pipeline", "build", "deployer", "tester")
+        [
+            *(
+                f"arn:aws:iam::111111111111:role/orders-api-tooling-{r}"
+                for r in ("pipeline", "build", "deployer", "tester")
+            ),
+            *deploy_roles,
+        ]
     )
+    allow = doc["Statement"][2]
+    # Account roots as principals (valid before the environment stacks exist) ...
+    assert allow["Principal"] == {"AWS": sorted(f"arn:aws:iam::{a}:root" for a in ENV_ACCOUNTS)}
+    # ... narrowed to exactly the deploy roles.
+    assert allow["Condition"] == {"ArnEquals": {"aws:PrincipalArn": sorted(deploy_roles)}}
 
 
 def test_mixed_accounts_decide_per_environment() -> None:

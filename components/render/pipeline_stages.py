@@ -860,7 +860,11 @@ def single_account_deploy_policies(
 
 
 def bucket_policy(
-    *, bucket_arn: str, reader_role_arns: Sequence[str], tools_prefix: str = "tools/"
+    *,
+    bucket_arn: str,
+    reader_role_arns: Sequence[str],
+    tools_prefix: str = "tools/",
+    cross_account_reader_arns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """TLS only; objects readable only by the pipeline, build, deployer and tester roles.
 
@@ -872,7 +876,27 @@ def bucket_policy(
     nothing orders this policy after the roles; same-account identity policies already grant
     the access. "Only these roles" is a Deny for every other principal, by ``aws:PrincipalArn``
     (condition values are not checked for existence; for an assumed role it is the role ARN).
+
+    ``cross_account_reader_arns`` (the environment deploy roles in other accounts) also need an
+    Allow, since a cross-account read needs both sides to grant it: their account roots as
+    principals, limited by ``aws:PrincipalArn`` to exactly those roles (valid before they
+    exist).
     """
+    readers = sorted({*reader_role_arns, *cross_account_reader_arns})
+    cross = sorted(set(cross_account_reader_arns))
+    allow: list[dict[str, Any]] = []
+    if cross:
+        roots = sorted({f"arn:{a.split(':')[1]}:iam::{a.split(':')[4]}:root" for a in cross})
+        allow.append(
+            {
+                "Sid": "AllowDeployRolesRead",
+                "Effect": "Allow",
+                "Principal": {"AWS": roots[0] if len(roots) == 1 else roots},
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"{bucket_arn}/*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": cross}},
+            }
+        )
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -890,8 +914,9 @@ def bucket_policy(
                 "Principal": "*",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                 "NotResource": f"{bucket_arn}/{tools_prefix}*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(reader_role_arns)}},
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": readers}},
             },
+            *allow,
         ],
     }
 

@@ -571,6 +571,11 @@ class EnvironmentConfig(Model):
                     f"{NAMESPACE}:deployment.{key}: only applies to engine {engine}; "
                     f"this stack uses {d.engine}, so it has no effect"
                 )
+        if not self.load_balancer.host_name:
+            out.append(
+                f"{NAMESPACE}:loadBalancer.hostName: not set; the smoke-test hook calls the "
+                "test listener without verifying its certificate (set the certificate's name)"
+            )
         return out
 
     @property

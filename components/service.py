@@ -1031,12 +1031,6 @@ class BlueGreenFargateService(pulumi.ComponentResource):
             paths=tuple(d.smoke_paths),
             time_budget=budget,
         )
-        if not a.load_balancer.host_name:
-            pulumi.log.warn(
-                "dotnet-delivery:loadBalancer.hostName is not set: the smoke-test hook calls the "
-                "test listener without verifying its certificate; set the certificate's host name",
-                resource=self,
-            )
         self.hook_function = self._hook_lambda(
             "smoke-hook",
             resource_prefix="hook",

@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components import config as config_mod
 from components import service as service_mod
 from components.render import deployment as deploy_r
 from components.testing import Recording, cached_render
@@ -786,3 +787,5 @@ def test_smoke_hook_verifies_tls_against_the_configured_host_name() -> None:
         "variables"
     ]
     assert variables["TLS_VERIFY"] == "false" and "HOST_HEADER" not in variables
+    cfg = config_mod.parse(engine_mod.parse_stack_file(text).runtime_config())
+    assert any(w.startswith("dotnet-delivery:loadBalancer.hostName: not set") for w in cfg.warnings)

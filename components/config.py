@@ -813,7 +813,10 @@ class PipelineEnvironment(Model):
 
     name: EnvironmentName
     test_command: str | None = None
-    """Command run against the environment after the deploy (smoke/integration/validation)."""
+    """Command run against the environment after the deploy (smoke/integration/validation),
+    from the source checkout, under a tester role with no deploy rights; ``ENDPOINT`` and
+    ``BASE_URL`` hold ``https://<ALB DNS name>`` (the certificate names
+    ``loadBalancer.hostName``: resolve it to the ALB to verify TLS). Default none."""
     migrate: bool = False
     """Run the EF Core migration bundle before deploying (default off)."""
     approval_before: bool = False

@@ -46,10 +46,9 @@ own gates. If the arm64 build fails a gate after the amd64 build pushed, a relea
 ``<tag>-amd64`` would sit in the registry (and in an artifact). A staging tag starts with
 ``staging-`` (release tags start with a digit), so no release rule, deploy or person takes it
 for a release; the repository keeps ``staging-*`` mutable (re-runs of a batch overwrite it)
-and its lifecycle policy expires ``staging-*`` images after a day
-(:func:`components.render.ecr.lifecycle_policy`). A per-platform image that a published
-manifest list references cannot be deleted by ECR (``ImageReferencedByManifestList``), so the
-release keeps its platform images when their staging tag expires. The join only runs when
+and no lifecycle rule expires ``staging-*`` images: they are the platform images every
+release's manifest list references (whether ECR's lifecycle spares such images is not
+documented), and a failed batch's leftover is small. The join only runs when
 every platform build succeeded (``depend-on``), and refuses anyway when a staging tag of its
 batch is missing.
 
@@ -82,7 +81,7 @@ exceptions.
 
 Multi-arch: native fan-out or QEMU (text for the README)
 --------------------------------------------------------
-See :data:`MULTIARCH_NOTES` (also in notes/multiarch.md).
+See :data:`MULTIARCH_NOTES`.
 """
 
 from __future__ import annotations
@@ -118,8 +117,10 @@ the arm64 half in CodeBuild:
   succeeded) and runs `docker buildx imagetools create` to publish `<tag>` as a manifest
   list of the two staging digests, then writes imageDetail.json with the manifest-list
   digest. The release tag is pushed once, by the join. `staging-*` tags are mutable (the
-  repository's exclusion filters) and expire after one day (its lifecycle policy); the
-  platform images a manifest list references stay (ECR refuses to delete them).
+  repository's exclusion filters, so a re-run can overwrite them) and are never expired by
+  the lifecycle policy: they are the platform images every release's manifest list
+  references, and whether ECR's lifecycle spares an image a live manifest list references
+  is not documented.
   Wall-clock time is about the slower of the two builds plus a minute for the join; the
   bill is the sum of the build minutes of all three builds.
 * **QEMU emulation (opt-in, `single-with-qemu`).** One x86 build registers QEMU with a

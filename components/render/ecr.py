@@ -23,7 +23,9 @@ from typing import Any
 RELEASE_TAG_PATTERN = "*build.*-git.*"
 # Per-platform images of a multi-arch release are pushed under "staging-<build>-<sha12>-<arch>"
 # (components.render.buildspec.staging_tag) until the join publishes the manifest list with
-# the release tag; they stay mutable and expire after STAGING_EXPIRY_DAYS.
+# the release tag; they stay mutable. This project never expires them (components/image.py
+# passes staging_tag_prefix=None: they are the images every release's manifest list
+# references); lifecycle_policy can still add the rule for a team that wants it.
 STAGING_TAG_PREFIX = "staging-"
 STAGING_EXPIRY_DAYS = 1
 PULL_ACTIONS = (

@@ -151,10 +151,6 @@ class Accounts(Model):
     environments: dict[EnvironmentName, AccountId] = Field(min_length=1)
     """Environment name → account id, in promotion order (dev, stage, prod)."""
 
-    @property
-    def single_account(self) -> bool:
-        return all(a == self.tooling for a in self.environments.values())
-
 
 # --------------------------------------------------------------------------------------
 # Environment stacks

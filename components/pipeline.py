@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -119,10 +118,6 @@ def single_account_policies(
 def build_is_batch(cfg: config_mod.ToolingConfig) -> bool:
     """Mirrors DevSecOpsBuildProject: a batch for two or more platforms without QEMU."""
     return len(cfg.image.platforms) > 1 and not cfg.build.qemu_fallback
-
-
-def _json(value: Any) -> pulumi.Output[str]:
-    return pulumi.Output.from_input(value).apply(lambda v: iam.to_json(v))
 
 
 class PromotionPipeline(pulumi.ComponentResource):

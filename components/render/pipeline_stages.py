@@ -386,10 +386,6 @@ def approval_custom_data(spec: LayoutInput, index: int) -> str:
     return text
 
 
-def artifacts_produced(stages: Sequence[Stage]) -> list[str]:
-    return [a for s in stages for action in s.actions for a in action.output_artifacts]
-
-
 def actions(stages: Sequence[Stage]) -> list[Action]:
     return [action for s in stages for action in s.actions]
 

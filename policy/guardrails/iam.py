@@ -118,12 +118,6 @@ def action_breadth(action: str) -> str | None:
     return PARTIAL
 
 
-def is_wildcard_action(action: str, *, forbid_partial: bool = False) -> bool:
-    """True when ``action`` is a violation in an ``Allow`` statement (see the module doc)."""
-    breadth = action_breadth(action)
-    return breadth is not None and (breadth != PARTIAL or forbid_partial)
-
-
 def forbidden_managed_policy(arn: str, patterns: list[str]) -> str | None:
     """The name of the AWS managed policy ``arn`` when it matches a forbidden glob."""
     match = _AWS_MANAGED_ARN_RE.match(arn.strip())

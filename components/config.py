@@ -148,6 +148,7 @@ class Accounts(Model):
     """
 
     tooling: AccountId
+    """The tooling (shared services) account id. Required."""
     environments: dict[EnvironmentName, AccountId] = Field(min_length=1)
     """Environment name → account id, in promotion order (dev, stage, prod)."""
 
@@ -331,7 +332,9 @@ class NetworkConfig(Model):
     vpc_id: str | None = None
     """Existing VPC id. With it, both subnet lists are required. Default: create a VPC."""
     private_subnet_ids: list[str] = Field(default_factory=list)
+    """With ``vpcId``: at least two private subnets (tasks, hooks). Default none."""
     public_subnet_ids: list[str] = Field(default_factory=list)
+    """With ``vpcId``: at least two public subnets (internet-facing ALB). Default none."""
     cidr_block: Cidr = "10.0.0.0/16"
     """CIDR of the VPC the stack creates (default 10.0.0.0/16)."""
     availability_zones: int = Field(default=2, ge=2, le=3)
@@ -362,10 +365,15 @@ class TargetHealthConfig(Model):
     path: str = "/health/ready"
     """Target-group health check path (default the readiness endpoint)."""
     matcher: str = "200"
+    """HTTP codes that count as healthy (default 200)."""
     interval_seconds: int = Field(default=15, ge=5, le=300)
+    """Seconds between checks (default 15)."""
     timeout_seconds: int = Field(default=5, ge=2, le=120)
+    """Seconds before a check fails (default 5; below the interval)."""
     healthy_threshold: int = Field(default=2, ge=2, le=10)
+    """Passing checks before a target is healthy (default 2)."""
     unhealthy_threshold: int = Field(default=3, ge=2, le=10)
+    """Failing checks before a target is unhealthy (default 3)."""
 
     @model_validator(mode="after")
     def _check(self) -> TargetHealthConfig:
@@ -411,9 +419,13 @@ class LoadBalancerConfig(Model):
     deletion_protection: bool | None = None
     """Default: on in production, off elsewhere."""
     deregistration_delay_seconds: int = Field(default=30, ge=0, le=3600)
+    """Connection draining for old targets (default 30 s)."""
     idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
+    """ALB idle timeout (default 60 s)."""
     access_log_retention_days: int = Field(default=90, ge=1)
+    """Days to keep ALB access logs in their bucket (default 90)."""
     health_check: TargetHealthConfig = Field(default_factory=TargetHealthConfig)
+    """Target-group health check (defaults above: ``/health/ready``)."""
 
     @field_validator("host_name")
     @classmethod
@@ -474,8 +486,11 @@ class AlarmsConfig(Model):
     target_5xx_threshold: int = Field(default=10, ge=1, alias="target5xxThreshold")
     """5xx responses from targets per period that count as bad (default 10)."""
     latency_p99_seconds: float = Field(default=2.0, gt=0)
+    """Target response time p99 that counts as bad (default 2.0 s)."""
     latency_p95_seconds: float = Field(default=1.0, gt=0)
+    """Target response time p95 that counts as bad (default 1.0 s; at most p99)."""
     period_seconds: Literal[10, 30, 60, 300] = 60
+    """Alarm period (default 60 s)."""
     evaluation_periods: int = Field(default=3, ge=1, le=20)
     """M of N: N periods looked at (default 3) …"""
     datapoints_to_alarm: int = Field(default=2, ge=1, le=20)
@@ -500,8 +515,11 @@ class BudgetConfig(Model):
     """``dotnet-delivery:budget`` - an AWS Budgets cost budget filtered by the tags."""
 
     monthly_limit_usd: float = Field(gt=0)
+    """Monthly cost limit in USD. Required with a budget."""
     alert_threshold_percent: int = Field(default=80, ge=1, le=1000)
+    """Alert at this share of the limit, actual and forecast (default 80)."""
     subscriber_emails: list[str] = Field(min_length=1)
+    """Who gets the alerts. Required with a budget."""
 
     @field_validator("subscriber_emails")
     @classmethod
@@ -677,10 +695,13 @@ class ImageConfig(Model):
     """Per-platform BuildKit endpoints (``tcp://…``): one Image per platform + an Index,
     no QEMU. Default none (one multi-platform build)."""
     dotnet_version: Literal["8.0", "9.0", "10.0"] = "10.0"
+    """.NET version of the SDK/runtime images (default 10.0)."""
     chiseled_extra: bool = False
     """Use ``-noble-chiseled-extra`` (ICU/globalization). Default off."""
     sdk_digest: Digest | None = None
+    """Pin the SDK base image by digest (default: tag only)."""
     runtime_digest: Digest | None = None
+    """Pin the chiseled runtime base image by digest (default: tag only)."""
     build_on_preview: bool = False
     """Build during ``pulumi preview`` (default off: previews stay fast)."""
     nuget_feed_secret: SecretStr | None = None
@@ -689,7 +710,9 @@ class ImageConfig(Model):
     dev_tag_prefix: str | None = None
     """Mutable tags allowed only under this prefix (``IMMUTABLE_WITH_EXCLUSION``)."""
     keep_release_images: int = Field(default=50, ge=1, le=10000)
+    """Release images kept by the lifecycle policy (default 50)."""
     untagged_expiry_days: int = Field(default=7, ge=1, le=3650)
+    """Days before untagged and dev images expire (default 7)."""
     enhanced_scanning: bool = False
     """Amazon Inspector enhanced scanning for the registry (default basic scan on push)."""
     kms_key_arn: Arn | None = None
@@ -753,7 +776,9 @@ class TrivyPolicy(Model):
 
 class SonarConfig(Model):
     host_url: str
+    """SonarQube/SonarCloud URL. Required with sonar."""
     project_key: str
+    """The Sonar project key. Required with sonar."""
     token_secret_arn: Arn
     """Secrets Manager secret holding the token (read via env.secrets-manager)."""
 
@@ -764,18 +789,27 @@ class BuildConfig(Model):
     compute_type: Literal[
         "BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"
     ] = "BUILD_GENERAL1_MEDIUM"
+    """CodeBuild compute type (default MEDIUM; ARM builds use LARGE)."""
     timeout_minutes: int = Field(default=30, ge=5, le=480)
+    """Build timeout (default 30; batches get twice that)."""
     concurrent_build_limit: int = Field(default=2, ge=1, le=100)
+    """Concurrent builds of the project (default 2)."""
     log_retention_days: int = 30
+    """Days to keep build and pipeline step logs (default 30)."""
     qemu_fallback: bool = False
     """Build both platforms on one x86 builder under QEMU (slow) instead of native fan-out."""
     vulnerable_package_severities: list[Severity] = Field(default_factory=_default_severities)
     """``dotnet list package --vulnerable`` severities that fail the build."""
     trivy: TrivyPolicy = Field(default_factory=TrivyPolicy)
+    """Trivy gate settings (defaults above)."""
     sonar: SonarConfig | None = None
+    """Optional Sonar analysis (default off)."""
     test_projects: str = "**/*Tests.csproj"
+    """Glob of the test projects ``dotnet test`` runs (default ``**/*Tests.csproj``)."""
     vpc_id: str | None = None
+    """Run builds in this VPC (with ``subnetIds``; default: no VPC)."""
     subnet_ids: list[str] = Field(default_factory=list)
+    """Private subnets for VPC builds (with ``vpcId``)."""
     estimate_minutes: int = Field(default=8, ge=1, le=480)
     """Expected commit-to-artifact time, for the release timeline (default 8)."""
 
@@ -794,9 +828,11 @@ class BuildConfig(Model):
 
 class SourceConfig(Model):
     provider: Literal["GitHub", "GitLab", "Bitbucket"] = "GitHub"
+    """GitHub (default), GitLab or Bitbucket."""
     repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+$")
     """``owner/name`` of the service repository. Required."""
     branch: str = "main"
+    """Branch whose pushes start the pipeline (default main)."""
     connection_arn: Arn | None = None
     """An existing CodeConnections connection (default: the stack creates one; a human
     completes the handshake once in the console - AWS requires it)."""
@@ -808,6 +844,7 @@ class PipelineEnvironment(Model):
     """One promotion step: deploy, test, and (optionally) approve before the next."""
 
     name: EnvironmentName
+    """An environment of ``accounts.environments``, in promotion order. Required."""
     test_command: str | None = None
     """Command run against the environment after the deploy (smoke/integration/validation),
     from the source checkout, under a tester role with no deploy rights; ``ENDPOINT`` and
@@ -823,11 +860,13 @@ class PipelineEnvironment(Model):
 
 class ApprovalConfig(Model):
     format: Literal["slack", "teams"] = "slack"
+    """Chat message format: slack (default) or teams."""
     webhook_url: SecretStr | None = None
     """Chat webhook URL as a ``secure:`` value; stored in Secrets Manager by the stack."""
     webhook_secret_arn: Arn | None = None
     """…or an existing Secrets Manager secret holding it."""
     timeout_minutes: int = Field(default=1440, ge=5, le=10080)
+    """How long an approval waits before it fails (default 1440)."""
 
     @model_validator(mode="after")
     def _check(self) -> ApprovalConfig:
@@ -842,10 +881,13 @@ class PipelineConfig(Model):
     """``dotnet-delivery:pipeline`` - CodePipeline V2 from commit to prod."""
 
     source: SourceConfig
+    """Where the service's source comes from. Required."""
     environments: list[PipelineEnvironment] = Field(min_length=1)
     """Promotion order (default none: required)."""
     approval: ApprovalConfig
+    """The manual approval's chat notification. Required."""
     failure_emails: list[str] = Field(default_factory=list)
+    """Emails subscribed to pipeline failure notifications (default none)."""
     lead_time_budget_minutes: int = Field(default=15, ge=1)
     """Commit-to-staging budget, worst case (default 15 = the source document's 10 + 5)."""
     build_budget_minutes: int = Field(default=10, ge=1)

@@ -323,13 +323,6 @@ def _taskdef(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[s
     return arn, {"arn": arn, "arnWithoutRevision": arn[:-2], "revision": 1, **_tags_all(i)}
 
 
-@handles("aws:ecs/cluster:Cluster")
-def _cluster(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    cluster = m.physical_name(name, i)
-    arn = m.arn("ecs", f"cluster/{cluster}")
-    return arn, {"name": cluster, "arn": arn, **_tags_all(i)}
-
-
 @handles("aws:ecs/service:Service")
 def _service(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     svc = m.physical_name(name, i)
@@ -349,13 +342,6 @@ def _role(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str,
         "uniqueId": f"AROA{_h('role', name, n=16).upper()}",
         **_tags_all(i),
     }
-
-
-@handles("aws:iam/policy:Policy")
-def _policy(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    pol = m.physical_name(name, i)
-    arn = m.arn("iam", f"policy/{pol}")
-    return arn, {"name": pol, "arn": arn, **_tags_all(i)}
 
 
 @handles("aws:kms/key:Key")
@@ -384,12 +370,6 @@ def _bucket(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[st
     }
 
 
-@handles("aws:cloudwatch/logGroup:LogGroup")
-def _log_group(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    group = m.physical_name(name, i)
-    return group, {"name": group, "arn": m.arn("logs", f"log-group:{group}"), **_tags_all(i)}
-
-
 @handles("aws:lambda/function:Function")
 def _lambda(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     fn = m.physical_name(name, i)
@@ -403,13 +383,6 @@ def _lambda(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[st
         "version": "$LATEST",
         **_tags_all(i),
     }
-
-
-@handles("aws:sns/topic:Topic")
-def _topic(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    topic = m.physical_name(name, i)
-    arn = m.arn("sns", topic)
-    return arn, {"name": topic, "arn": arn, **_tags_all(i)}
 
 
 @handles("aws:secretsmanager/secret:Secret")
@@ -429,12 +402,6 @@ def _connection(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dic
     service = "codeconnections" if "codeconnections" in name else "codestar-connections"
     arn = m.arn(service, f"connection/{uuid}")
     return arn, {"arn": arn, "connectionStatus": "PENDING", **_tags_all(i)}
-
-
-@handles("aws:codepipeline/pipeline:Pipeline")
-def _pipeline(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    pipe = m.physical_name(name, i)
-    return pipe, {"name": pipe, "arn": m.arn("codepipeline", pipe), **_tags_all(i)}
 
 
 @handles("aws:codedeploy/application:Application")
@@ -468,21 +435,28 @@ def _cd_config(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict
     }
 
 
-@handles("aws:codebuild/project:Project")
-def _cb_project(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    project = m.physical_name(name, i)
-    arn = m.arn("codebuild", f"project/{project}")
-    return arn, {"name": project, "arn": arn, **_tags_all(i)}
+# Resources whose outputs are only their physical name and an ARN built from it:
+# token -> (ARN service, ARN resource with {name}, whether the id is the ARN or the name).
+_NAMED: dict[str, tuple[str, str, bool]] = {
+    "aws:ecs/cluster:Cluster": ("ecs", "cluster/{name}", True),
+    "aws:iam/policy:Policy": ("iam", "policy/{name}", True),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}", False),
+    "aws:sns/topic:Topic": ("sns", "{name}", True),
+    "aws:codepipeline/pipeline:Pipeline": ("codepipeline", "{name}", False),
+    "aws:codebuild/project:Project": ("codebuild", "project/{name}", True),
+    "aws:codebuild/reportGroup:ReportGroup": ("codebuild", "report-group/{name}", True),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}", False),
+}
 
 
-@handles("aws:codebuild/reportGroup:ReportGroup")
-def _cb_reports(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    group = m.physical_name(name, i)
-    arn = m.arn("codebuild", f"report-group/{group}")
-    return arn, {"name": group, "arn": arn, **_tags_all(i)}
+def _named(service: str, resource: str, id_is_arn: bool) -> Handler:
+    def handler(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        physical = m.physical_name(name, i)
+        arn = m.arn(service, resource.format(name=physical))
+        return (arn if id_is_arn else physical), {"name": physical, "arn": arn, **_tags_all(i)}
+
+    return handler
 
 
-@handles("aws:cloudwatch/metricAlarm:MetricAlarm")
-def _alarm(m: OfflineMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    alarm = m.physical_name(name, i)
-    return alarm, {"name": alarm, "arn": m.arn("cloudwatch", f"alarm:{alarm}"), **_tags_all(i)}
+for _token, (_service_ns, _resource, _id_is_arn) in _NAMED.items():
+    handles(_token)(_named(_service_ns, _resource, _id_is_arn))
